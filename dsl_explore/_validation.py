@@ -1,0 +1,261 @@
+"""Input checks shared by the math modules.
+
+Every public function of :mod:`dsl_explore` validates its arguments up front with these helpers,
+so that bad input fails early with a message that names the argument and says what was expected.
+They import nothing but numpy and torch.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+
+ArrayLike = np.ndarray | torch.Tensor
+"""A numpy array or a torch tensor: the two kinds every function accepts and returns."""
+
+__all__ = [
+    "ArrayLike",
+    "as_tensor",
+    "check_choice",
+    "check_finite",
+    "check_k",
+    "check_pair",
+    "check_real",
+    "check_real_floating",
+    "is_torch",
+    "resolve_dims",
+    "resolve_weights",
+    "sample_shape",
+    "to_numpy",
+]
+
+
+def is_torch(a: object) -> bool:
+    """Return True for a torch tensor, False for a numpy array; raise otherwise."""
+    if isinstance(a, torch.Tensor):
+        return True
+    if isinstance(a, np.ndarray):
+        return False
+    raise TypeError(f"expected a numpy.ndarray or a torch.Tensor, got {type(a).__name__}")
+
+
+def _kind_name(a: object) -> str:
+    return "torch.Tensor" if isinstance(a, torch.Tensor) else type(a).__name__
+
+
+def check_array(a: object, name: str) -> None:
+    """Raise TypeError unless ``a`` is a numpy array or a torch tensor."""
+    if not isinstance(a, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{name} must be a numpy.ndarray or a torch.Tensor, got {type(a).__name__}")
+
+
+def check_pair(x: object, y: object, *, names: tuple[str, str] = ("x", "y")) -> None:
+    """Check that ``x`` and ``y`` are arrays of one kind, one shape and one device.
+
+    Raises
+    ------
+    TypeError
+        If either is not an array, or one is numpy and the other torch.
+    ValueError
+        If the shapes or the devices differ.
+    """
+    check_array(x, names[0])
+    check_array(y, names[1])
+    if isinstance(x, torch.Tensor) != isinstance(y, torch.Tensor):
+        raise TypeError(
+            f"{names[0]} and {names[1]} must both be numpy arrays or both torch tensors, "
+            f"got {_kind_name(x)} and {_kind_name(y)}"
+        )
+    if tuple(x.shape) != tuple(y.shape):
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape, "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if isinstance(x, torch.Tensor) and x.device != y.device:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be on the same device, got {x.device} and {y.device}"
+        )
+
+
+def _dtype_kind(a: ArrayLike) -> str:
+    """numpy-style dtype kind: 'f' float, 'c' complex, 'i'/'u' integer, 'b' bool."""
+    if isinstance(a, torch.Tensor):
+        if a.dtype.is_complex:
+            return "c"
+        if a.dtype.is_floating_point:
+            return "f"
+        if a.dtype == torch.bool:
+            return "b"
+        return "i"
+    return a.dtype.kind
+
+
+def check_real_floating(a: ArrayLike, name: str) -> None:
+    """Raise TypeError unless ``a`` holds real floating-point numbers (the loss needs them)."""
+    kind = _dtype_kind(a)
+    if kind != "f":
+        raise TypeError(
+            f"{name} must have a real floating-point dtype (float16, bfloat16, float32 or "
+            f"float64), got {a.dtype}"
+        )
+
+
+def check_real(a: ArrayLike, name: str) -> None:
+    """Raise TypeError for complex (or object) dtypes; bool, integer and float are fine."""
+    kind = _dtype_kind(a)
+    if kind not in "fiub":
+        raise TypeError(f"{name} must have a real (bool, integer or float) dtype, got {a.dtype}")
+
+
+def check_finite(a: ArrayLike, name: str) -> None:
+    """Raise ValueError if a floating-point ``a`` holds NaN or infinity."""
+    if _dtype_kind(a) != "f":
+        return
+    if isinstance(a, torch.Tensor):
+        ok = bool(torch.isfinite(a).all())
+    else:
+        ok = bool(np.isfinite(a).all())
+    if not ok:
+        raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
+
+
+def check_k(k: object, name: str = "k") -> float:
+    """Return ``k`` as a float after checking it is a finite number > 0."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Real):
+        raise TypeError(f"{name} must be a real number > 0, got {type(k).__name__}")
+    value = float(k)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {k!r}")
+    return value
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; raise ValueError naming them otherwise."""
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def resolve_dims(
+    ndim: int,
+    dims: int | Sequence[int] | None,
+    *,
+    default: Literal["spatial", "all"] = "spatial",
+    name: str = "dims",
+) -> tuple[int, ...]:
+    """Normalise ``dims`` to a tuple of distinct non-negative axes of an ``ndim``-array.
+
+    Parameters
+    ----------
+    ndim
+        Number of axes of the array.
+    dims
+        The axes the finite differences run along; negative values count from the end; an int
+        means one axis. ``None`` takes the default.
+    default
+        ``"spatial"``: the layout is ``(N, C, *spatial)`` with 1-3 spatial axes and ``dims``
+        defaults to the spatial axes (``ndim`` must be 3, 4 or 5). ``"all"``: a bare field with 1-3
+        axes, every axis is spatial.
+
+    Returns
+    -------
+    tuple of int
+        The axes, in the order given (weights follow that order).
+    """
+    if dims is None:
+        if default == "spatial":
+            if not 3 <= ndim <= 5:
+                raise ValueError(
+                    f"with {name}=None the input layout is (N, C, *spatial) with 1-3 spatial axes, "
+                    f"so it needs 3-5 axes, got {ndim}; pass {name}= to name the axes of "
+                    f"another layout, e.g. {name}=(-1,) for (N, L) or {name}=(0, 1) for a bare 2D "
+                    "array"
+                )
+            return tuple(range(2, ndim))
+        if not 1 <= ndim <= 3:
+            raise ValueError(
+                f"with {name}=None the input must be a bare field with 1-3 axes, got {ndim} axes; "
+                f"pass {name}= to name the spatial axes of a batch"
+            )
+        return tuple(range(ndim))
+    if isinstance(dims, numbers.Integral) and not isinstance(dims, bool):
+        dims = (int(dims),)
+    if isinstance(dims, (str, bytes)) or not isinstance(dims, Sequence):
+        raise TypeError(f"{name} must be None, an int or a sequence of ints, got {dims!r}")
+    out: list[int] = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"{name} must hold ints, got {d!r} in {tuple(dims)!r}")
+        d = int(d)
+        if not -ndim <= d < ndim:
+            raise ValueError(f"{name} entry {d} is out of range for an array with {ndim} axes")
+        out.append(d % ndim)
+    if not out:
+        raise ValueError(f"{name} must name at least one axis, got {tuple(dims)!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must not repeat an axis, got {tuple(dims)!r}")
+    if len(out) > 3:
+        raise ValueError(f"{name} may name at most 3 spatial axes, got {len(out)}")
+    return tuple(out)
+
+
+def resolve_weights(
+    weights: object, n_dims: int, *, name: str = "weights"
+) -> tuple[float, ...] | None:
+    """Check per-axis weights: ``None`` or one finite, non-negative number per entry of dims."""
+    if weights is None:
+        return None
+    if isinstance(weights, (torch.Tensor, np.ndarray)):
+        if weights.ndim != 1:
+            raise ValueError(f"{name} must be one-dimensional, got shape {tuple(weights.shape)}")
+        values = [float(w) for w in weights.tolist()]
+    elif isinstance(weights, numbers.Real) and not isinstance(weights, bool):
+        values = [float(weights)]
+    elif isinstance(weights, Sequence) and not isinstance(weights, (str, bytes)):
+        values = []
+        for w in weights:
+            if isinstance(w, bool) or not isinstance(w, numbers.Real):
+                raise TypeError(f"{name} must hold real numbers, got {w!r}")
+            values.append(float(w))
+    else:
+        raise TypeError(
+            f"{name} must be None or a sequence of numbers, got {type(weights).__name__}"
+        )
+    if len(values) != n_dims:
+        raise ValueError(
+            f"{name} must have one entry per axis in dims ({n_dims}), got {len(values)}"
+        )
+    for w in values:
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(f"{name} must be finite and >= 0, got {tuple(values)!r}")
+    return tuple(values)
+
+
+def sample_shape(shape: Sequence[int], dims: Sequence[int]) -> tuple[int, ...]:
+    """The shape of the per-sample result: ``shape`` with the axes in ``dims`` removed."""
+    return tuple(n for i, n in enumerate(shape) if i not in dims)
+
+
+def as_tensor(a: ArrayLike) -> torch.Tensor:
+    """A torch view of ``a``: numpy arrays are wrapped without a copy, tensors pass through."""
+    if isinstance(a, torch.Tensor):
+        return a
+    if not a.flags.writeable or a.dtype.byteorder not in "=|":
+        a = np.array(a, dtype=a.dtype.newbyteorder("="))
+    return torch.from_numpy(a)
+
+
+def to_numpy(a: ArrayLike) -> np.ndarray:
+    """A numpy copy-or-view of ``a`` on the host (tensors are detached and moved to the CPU)."""
+    if isinstance(a, torch.Tensor):
+        t = a.detach()
+        if t.dtype in (torch.bfloat16, torch.float16):
+            t = t.float()
+        return t.cpu().numpy()
+    return np.asarray(a)
