@@ -1,0 +1,71 @@
+# dsl_explore developer tasks (GNU make).
+#
+#   make test        install (if needed), lint, run the test suite (quick sizes)
+#   make lab         start JupyterLab on 127.0.0.1 with a token
+#   make help        list the targets
+#
+# Every variable below can be overridden: `make test PYTEST_ARGS="-k loss"`,
+# `make lab PORT=9999`, `make VENV=/tmp/venv test`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8888
+TOKEN ?=
+PYTEST_ARGS ?=
+# Two workers (CI has 2 cores); whole files go to one worker so module-scoped
+# fixtures (a JupyterLab server, a browser) start once.
+XDIST_ARGS ?= -n 2 --dist loadfile
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install test lint lab clean
+
+help: ## show this help
+	@echo "dsl_explore make targets:"
+	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
+	  | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+	@echo "variables: PYTHON=$(PYTHON) VENV=$(VENV) PORT=$(PORT) TOKEN=<generated if empty>"
+	@echo "           PYTEST_ARGS='$(PYTEST_ARGS)' XDIST_ARGS='$(XDIST_ARGS)'"
+
+# The install stamp: rebuilt only when pyproject.toml changes (or the venv is gone).
+# torch: keep one that already imports; otherwise try the local wheel directory
+# that pip is configured with (find-links, CPU build) without touching an index.
+# Where there is none that attempt fails quickly and `pip install -e .[test]`
+# then picks whatever torch pip chooses for the machine.
+$(STAMP): pyproject.toml
+	@echo "==> installing dsl_explore[test] into $(VENV)"
+	@test -x "$(BIN)/python" || $(PYTHON) -m venv "$(VENV)"
+	@if "$(BIN)/python" -c 'import torch' >/dev/null 2>&1; then \
+	  echo "==> torch already installed: $$("$(BIN)/python" -c 'import torch; print(torch.__version__)')"; \
+	else \
+	  echo "==> torch: trying a local wheel (pip find-links) first"; \
+	  "$(BIN)/python" -m pip install --no-index --no-deps torch \
+	    || echo "==> no local torch wheel; pip will choose torch for this machine"; \
+	fi
+	"$(BIN)/python" -m pip install -e ".[test]"
+	@touch "$@"
+
+install: $(STAMP) ## create the venv and install dsl_explore[test] (editable)
+
+test: $(STAMP) ## lint + pytest (-n 2, DSL_EXPLORE_QUICK=1); non-zero on any failure
+	scripts/ensure-browser
+	"$(BIN)/ruff" check .
+	export PATH="$(abspath $(BIN)):$$PATH" DSL_EXPLORE_QUICK=1 MPLBACKEND=Agg \
+	  PYVISTA_OFF_SCREEN=true; \
+	"$(BIN)/python" -m pytest $(XDIST_ARGS) $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check
+	"$(BIN)/ruff" check .
+
+lab: $(STAMP) ## JupyterLab on http://127.0.0.1:$(PORT) with a token (never 0.0.0.0)
+	PORT="$(PORT)" TOKEN="$(TOKEN)" VENV="$(VENV)" scripts/lab
+
+clean: ## remove the venv and caches
+	rm -rf "$(VENV)" .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+	find . -path ./.git -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints \) \
+	  -prune -exec rm -rf {} +
