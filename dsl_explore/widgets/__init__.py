@@ -1,0 +1,13 @@
+"""Interactive widgets (ipywidgets 8 + plotly ``FigureWidget``).
+
+- :func:`explore` / :class:`Explorer`: sliders for k, the axis weights and the surrogate next to
+  the 1D/2D/3D views of a reconstruction and its target.
+
+Shared pieces for other widgets live in :mod:`dsl_explore.widgets._common`.
+"""
+
+from __future__ import annotations
+
+from dsl_explore.widgets.explore import Explorer, explore
+
+__all__ = ["Explorer", "explore"]
