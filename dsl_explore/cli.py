@@ -1,0 +1,320 @@
+"""The ``dsl-explore`` command line: ``train``, ``reproduce``, ``proxy`` (and more to come).
+
+Each subcommand is added by a *registrar*: a function ``add_parser(subparsers)`` that creates
+its parser with ``subparsers.add_parser(...)`` and sets ``func=handler`` with
+``set_defaults``; ``handler(args) -> int`` returns the exit status. Add one with
+:func:`register` (e.g. from a ``bench`` or ``export`` module)::
+
+    from dsl_explore.cli import register
+
+    @register
+    def add_parser(subparsers):
+        p = subparsers.add_parser("bench", help="...")
+        p.set_defaults(func=run_bench)
+
+Bad input (invalid config values, files that do not exist, a non-empty run directory, a
+corrupt checkpoint) prints one line ``dsl-explore: error: ...`` on stderr and exits with
+status 2; ``--debug`` shows the traceback instead. A failure during training exits with 1.
+
+Examples
+--------
+>>> main(["train", "--help"])  # doctest: +ELLIPSIS
+usage: dsl-explore train ...
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["REGISTRARS", "build_parser", "main", "register"]
+
+Registrar = Callable[[Any], None]
+
+REGISTRARS: list[Registrar] = []
+"""Functions ``add_parser(subparsers)``, called in order to build the subcommands."""
+
+
+class UsageError(ValueError):
+    """Bad command-line input (exit status 2)."""
+
+
+def register(fn: Registrar) -> Registrar:
+    """Add a subcommand registrar (usable as a decorator); returns ``fn``."""
+    if fn not in REGISTRARS:
+        REGISTRARS.append(fn)
+    return fn
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+
+# Config fields that take several values, and how to parse each.
+_LIST_FIELDS = {"size": int, "weights": float}
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    from dsl_explore.training import DEVICES, LOSSES, TrainingConfig
+
+    g = parser.add_argument_group(
+        "config fields", "each overrides the same field of --config (see TrainingConfig)"
+    )
+    choices = {"loss": LOSSES, "device": DEVICES}
+    defaults = TrainingConfig()
+    for f in dataclasses.fields(TrainingConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        helptext = f"(default: {default!r})"
+        if f.name == "data_options":
+            g.add_argument(
+                "--data-option", dest="data_options", action="append", type=_parse_option,
+                metavar="KEY=VALUE", help="a generator option, e.g. n_extrema=12 (repeatable)",
+            )
+        elif f.name in _LIST_FIELDS:
+            g.add_argument(
+                flag, dest=f.name, nargs="+", type=_LIST_FIELDS[f.name], default=None,
+                help=helptext,
+            )
+        elif f.name == "amp":
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                           default=None, help=helptext)
+        else:
+            if isinstance(default, bool):  # pragma: no cover - amp is the only bool
+                typ: Any = bool
+            elif isinstance(default, int) or f.name == "ph_samples":
+                typ = int
+            elif isinstance(default, float):
+                typ = float
+            else:
+                typ = str
+            g.add_argument(
+                flag, dest=f.name, type=typ, default=None, choices=choices.get(f.name),
+                help=helptext,
+            )
+
+
+def add_train_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train an autoencoder (MSE, MSE+DSL or MSE+PH) and write a run directory",
+        description=(
+            "Train an autoencoder and write RUN_DIR/config.toml, checkpoints/step_*.pt, "
+            "history.json, history.csv and metrics.json. Fields come from --config (TOML), "
+            "then from the flags below."
+        ),
+    )
+    p.add_argument("--config", type=Path, help="a TOML config file (TrainingConfig fields)")
+    p.add_argument("--run-dir", type=Path, required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true", help="reuse a non-empty run directory")
+    p.add_argument(
+        "--resume", type=Path, metavar="CKPT",
+        help="continue from a checkpoint file (or a run directory's newest checkpoint)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _config_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    from dsl_explore.training import TrainingConfig
+
+    out = {}
+    for f in dataclasses.fields(TrainingConfig):
+        v = getattr(args, f.name, None)
+        if v is None:
+            continue
+        if f.name == "data_options":
+            v = dict(v)
+        elif f.name == "size" and len(v) == 1:
+            v = v[0]
+        out[f.name] = v
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dsl_explore.training import _RESUME_OVERRIDABLE, TrainingConfig, TrainingRun
+
+    flags = _flag_values(args)
+    base = TrainingConfig.from_toml(args.config) if args.config is not None else None
+    if args.resume is not None:
+        bad = sorted(set(flags) - set(_RESUME_OVERRIDABLE))
+        if bad:
+            allowed = ", ".join("--" + b.replace("_", "-") for b in _RESUME_OVERRIDABLE)
+            got = ", ".join("--" + b.replace("_", "-") for b in bad)
+            raise UsageError(f"with --resume only {allowed} may be given; got {got}")
+        run = TrainingRun.from_checkpoint(
+            args.resume, run_dir=args.run_dir, config=base, progress=not args.no_progress,
+            overwrite=args.overwrite, **flags,
+        )
+    else:
+        start = base or TrainingConfig()
+        if "spatial_dims" in flags and "size" not in flags and len(set(start.size)) == 1:
+            flags["size"] = start.size[0]  # a cube of the same edge in the new dimensionality
+        if "spatial_dims" in flags and "weights" not in flags:
+            flags["weights"] = None
+        cfg = start.replace(**flags) if flags else start
+        run = TrainingRun(
+            cfg, run_dir=args.run_dir, progress=not args.no_progress, overwrite=args.overwrite
+        )
+    try:
+        run.run()
+    except KeyboardInterrupt:
+        print(
+            f"dsl-explore: interrupted at step {run.step}; checkpoint and history saved in "
+            f"{args.run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    m = run.final_metrics()
+    last = m["last_eval"]
+    print(
+        f"done: {run.step} steps, {m['seconds_per_step'] * 1000:.1f} ms/step on {m['device']}; "
+        f"val MSE {last.get('val_mse', float('nan')):.4g}, sign-mismatch rate "
+        f"{last.get('count_rate', float('nan')):.4g}, Betti error "
+        f"{last.get('betti_total', float('nan')):.4g}; wrote {args.run_dir}"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# reproduce, proxy
+# --------------------------------------------------------------------------------------------
+
+
+def add_reproduce_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "reproduce",
+        help="train MSE, MSE+DSL and MSE+PH models and write the Betti-error table",
+        description=(
+            "Train MSE, MSE+DSL and MSE+PH autoencoders on the same data and seeds for each "
+            "dimensionality and write OUT/results.json, table.csv and table.md (mean and std "
+            "over seeds on held-out samples)."
+        ),
+    )
+    p.add_argument("--quick", action="store_true", help="tiny sizes and steps (CI smoke test)")
+    p.add_argument("--dims", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
+    p.add_argument("--size", type=int, default=None, help="spatial size per axis, all dims")
+    p.add_argument("--steps", type=int, default=None, help="training steps per run")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from dsl_explore.experiments import reproduce
+
+    reproduce(
+        dims=args.dims, seeds=args.seeds, quick=args.quick, size=args.size, device=args.device,
+        out_dir=args.out, steps=args.steps, progress=not args.no_progress,
+    )
+    print((args.out / "table.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def add_proxy_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "proxy",
+        help="Spearman correlation of DSL with topology metrics over perturbations",
+        description=(
+            "Perturb targets (noise, blur, quantisation, smooth warps) and write the Spearman "
+            "correlation of DSL, exact count, mismatched critical points, Betti error, "
+            "bottleneck distance and MSE to OUT/proxy.md, proxy.csv and proxy.json."
+        ),
+    )
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--n-targets", type=int, default=8)
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dims", type=int, default=2, choices=(1, 2, 3), help="spatial dims")
+    p.add_argument("--data", default="blobs")
+    p.add_argument("--k", type=float, default=20.0)
+    p.set_defaults(func=_cmd_proxy)
+
+
+def _cmd_proxy(args: argparse.Namespace) -> int:
+    from dsl_explore.experiments import proxy
+
+    proxy(
+        n_targets=args.n_targets, size=args.size, seed=args.seed, out_dir=args.out,
+        spatial_dims=args.dims, data=args.data, k=args.k,
+    )
+    print((args.out / "proxy.md").read_text(encoding="utf-8"))
+    return 0
+
+
+register(add_train_parser)
+register(add_reproduce_parser)
+register(add_proxy_parser)
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="dsl-explore",
+        description="Directional Sign Loss exploration kit: training, experiments, tables.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for registrar in REGISTRARS:
+        registrar(sub)
+    return parser
+
+
+def _bad_input_types() -> tuple[type[BaseException], ...]:
+    from dsl_explore.training import CheckpointError
+
+    return (UsageError, CheckpointError, ValueError, TypeError, FileExistsError,
+            FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dsl-explore`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    try:
+        return int(args.func(args))
+    except Exception as exc:
+        from dsl_explore.training import TrainingError
+
+        if args.debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, TrainingError):
+            print(f"dsl-explore: training failed: {first} (use --debug for the traceback)",
+                  file=sys.stderr)
+            return 1
+        if isinstance(exc, _bad_input_types()):
+            print(f"dsl-explore: error: {first}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
