@@ -266,6 +266,15 @@ register(add_reproduce_parser)
 register(add_proxy_parser)
 
 
+def _add_bench_parser(subparsers: Any) -> None:
+    from dsl_explore import bench
+
+    bench.add_parser(subparsers)
+
+
+register(_add_bench_parser)
+
+
 # --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------

@@ -93,6 +93,12 @@ def _count_axis(x: torch.Tensor, y: torch.Tensor, a: int, dims: tuple[int, ...])
     return out
 
 
+def _triton_available() -> bool:
+    from dsl_explore.kernels import triton_available
+
+    return triton_available()
+
+
 def _n_differences(shape: Sequence[int], a: int, dims: tuple[int, ...]) -> int:
     """Number of differences along axis ``a`` in one sample."""
     n = 1
@@ -163,8 +169,13 @@ def sign_mismatch_count(
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
     w = resolve_weights(weights, len(dims_t))
     xt, yt = as_tensor(x), as_tensor(y)
-    counts = [_count_axis(xt, yt, a, dims_t) for a in dims_t]  # each: sample shape, int64
-    per = torch.stack(counts, dim=-1)  # (*samples, n_axes)
+    if xt.is_cuda and _triton_available():  # fused kernel: exact int64, no host round trip
+        from dsl_explore.kernels import mismatch_count
+
+        per = mismatch_count(xt, yt, dims=dims_t, backend="triton")
+    else:
+        counts = [_count_axis(xt, yt, a, dims_t) for a in dims_t]  # each: sample shape, int64
+        per = torch.stack(counts, dim=-1)  # (*samples, n_axes)
     if reduction == "mean":
         n_samples = int(np.prod(sample_shape(x.shape, dims_t), dtype=np.int64))
         denom = torch.tensor(

@@ -370,3 +370,31 @@ def test_bounded_by_number_of_axes(arr):
     out = float(directional_sign_loss(arr, arr[::-1].copy(), k=3.0))
     assert 0.0 <= out <= 1.0 + 1e-12
     assert not math.isnan(out)
+
+
+class TestBackends:
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    def test_fused_cpu_backend_equals_reference(self, reduction):
+        gen = torch.Generator().manual_seed(1)
+        x = torch.rand(2, 1, 9, 7, dtype=torch.float64, generator=gen, requires_grad=True)
+        y = torch.rand(2, 1, 9, 7, dtype=torch.float64, generator=gen)
+        xr = x.detach().clone().requires_grad_(True)
+        fast = directional_sign_loss(
+            x, y, k=6.0, weights=(1.0, 0.5), reduction=reduction, backend="cpu"
+        )
+        ref = directional_sign_loss(xr, y, k=6.0, weights=(1.0, 0.5), reduction=reduction)
+        torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
+        fast.sum().backward()
+        ref.sum().backward()
+        torch.testing.assert_close(x.grad, xr.grad, rtol=1e-10, atol=1e-12)
+
+    def test_module_passes_backend(self):
+        x, y = torch.rand(1, 1, 16), torch.rand(1, 1, 16)
+        torch.testing.assert_close(
+            DirectionalSignLoss(backend="cpu")(x, y),
+            directional_sign_loss(x, y),
+            rtol=1e-6,
+            atol=1e-7,
+        )
+        with pytest.raises(ValueError, match="backend"):
+            directional_sign_loss(x, y, backend="gpu")

@@ -1,0 +1,266 @@
+r"""Fast paths for the Directional Sign Loss and the exact sign-mismatch count.
+
+Two public entry points with the semantics of :func:`dsl_explore.loss.directional_sign_loss`
+and of the per-sample, per-axis counts of :func:`dsl_explore.counting.sign_mismatch_count`:
+
+- :func:`dsl_loss` -- the loss with a fused, hand-written gradient;
+- :func:`mismatch_count` -- exact int64 counts, shape ``(*sample_shape, len(dims))``.
+
+Backends (``backend=``):
+
+``"triton"``
+    Fused Triton kernels (:mod:`dsl_explore.kernels.triton_dsl`) for CUDA tensors of float32,
+    float16 or bfloat16 (float32 arithmetic). On CPU tensors the same kernels run in Triton's
+    interpreter (slow; that is how the test suite checks the GPU code without a GPU).
+``"cpu"``
+    A small C library built on first use (:mod:`dsl_explore.kernels.cpu`), float32/float64.
+``"torch"``
+    The reference implementation (:func:`dsl_explore.loss._dsl_torch` and the reference count).
+``"auto"`` (default)
+    ``"triton"`` for CUDA float32/float16/bfloat16 tensors when triton imports, ``"cpu"`` for CPU
+    tensors when the C library builds, ``"torch"`` otherwise (e.g. CUDA float64).
+
+Gradient modes (``fused_backward=``):
+
+``True`` (default, *single pass*)
+    When ``x`` (or ``y``) requires grad, the forward pass computes the loss and the gradient in one
+    pass, saving only the gradient; ``backward`` scales it by the upstream gradient in place, and
+    skips even that when the upstream gradient is 1 (checked on the device for CUDA: no host
+    synchronisation). fwd+bwd moves ``x``, ``y`` and the gradient once (``3 N`` elements). The
+    gradient buffer is written even if ``backward`` never runs.
+``False`` (*two pass*)
+    The forward pass computes only the loss and saves ``x`` and ``y``; the backward pass is one
+    fused kernel over all axes (``5 N`` elements in total).
+
+Both are deterministic: per-program (Triton) or per-row (C) partial sums go to a buffer that is
+reduced in a fixed order, no floating-point atomics; counts are int64 end to end. No double
+backward (the hand-written gradient is not itself differentiable).
+
+Examples
+--------
+>>> import torch
+>>> from dsl_explore.kernels import dsl_loss, mismatch_count
+>>> x, y = torch.rand(2, 1, 8, 8, requires_grad=True), torch.rand(2, 1, 8, 8)
+>>> loss = dsl_loss(x, y, k=10.0, backend="torch")
+>>> loss.backward()
+>>> mismatch_count(x.detach(), y, backend="torch").shape
+torch.Size([2, 1, 2])
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from dsl_explore._validation import (
+    ArrayLike,
+    as_tensor,
+    check_choice,
+    check_k,
+    check_pair,
+    check_real,
+    check_real_floating,
+    is_torch,
+    resolve_dims,
+    resolve_weights,
+)
+from dsl_explore.kernels._common import REDUCTIONS, SURROGATE_IDS, DSLFunction, Layout, Spec
+
+__all__ = [
+    "BACKENDS",
+    "available_backends",
+    "dsl_loss",
+    "mismatch_count",
+    "select_backend",
+    "triton_available",
+]
+
+BACKENDS = ("auto", "triton", "cpu", "torch")
+_TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+@lru_cache(maxsize=1)
+def triton_available() -> bool:
+    """True when ``triton`` imports (needed for the CUDA kernels and for the interpreter)."""
+    if importlib.util.find_spec("triton") is None:
+        return False
+    try:
+        import triton
+        import triton.language  # noqa: F401
+    except Exception:  # broken install: treat as absent
+        return False
+    return True
+
+
+def available_backends() -> dict[str, bool]:
+    """Which backends can run here: ``{"triton": ..., "cpu": ..., "torch": True}``."""
+    from dsl_explore.kernels import cpu
+
+    return {"triton": triton_available(), "cpu": cpu.available(), "torch": True}
+
+
+def select_backend(x: torch.Tensor, backend: str = "auto", *, op: str = "loss") -> str:
+    """The backend ``backend="auto"`` resolves to for ``x`` (``op``: ``"loss"`` or ``"count"``)."""
+    check_choice(backend, "backend", BACKENDS)
+    if backend != "auto":
+        return backend
+    if x.is_cuda:
+        if triton_available() and (op == "count" or x.dtype in _TRITON_DTYPES):
+            return "triton"
+        return "torch"
+    if x.device.type == "cpu":
+        from dsl_explore.kernels.cpu import CpuBackend
+
+        ok = CpuBackend.supports_count(x) if op == "count" else CpuBackend.supports(x)
+        if ok:
+            return "cpu"
+    return "torch"
+
+
+def _impl(name: str, x: torch.Tensor, op: str):
+    if name == "triton":
+        if not triton_available():
+            raise RuntimeError("backend='triton' needs the triton package")
+        if op == "loss" and x.dtype not in _TRITON_DTYPES:
+            raise TypeError(f"backend='triton' computes float32/float16/bfloat16, got {x.dtype}")
+        from dsl_explore.kernels.triton_dsl import TritonBackend
+
+        return TritonBackend()
+    if name == "cpu":
+        from dsl_explore.kernels import cpu
+
+        if x.device.type != "cpu":
+            raise ValueError(f"backend='cpu' needs CPU tensors, got device {x.device}")
+        if not cpu.available():
+            raise RuntimeError(f"the CPU kernels are unavailable: {cpu.build_error()}")
+        return cpu.CpuBackend()
+    return None
+
+
+def dsl_loss(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    k: float = 10.0,
+    weights: Sequence[float] | None = None,
+    dims: int | Sequence[int] | None = None,
+    surrogate: str = "tanh",
+    reduction: str = "mean",
+    backend: str = "auto",
+    fused_backward: bool = True,
+) -> ArrayLike:
+    r"""Directional Sign Loss through a fused backend (same result as
+    :func:`~dsl_explore.loss.directional_sign_loss`).
+
+    .. math::
+
+        \mathrm{DSL}_{k,w}(x, y) = \sum_{a \in \mathrm{dims}} w_a \, R\!\left(
+            \tfrac12 \left| s(k\, D_a x) - s(k\, D_a y) \right| \right)
+
+    Parameters
+    ----------
+    x, y, k, weights, dims, surrogate, reduction
+        As in :func:`~dsl_explore.loss.directional_sign_loss`.
+    backend : {"auto", "triton", "cpu", "torch"}
+        See the module docstring.
+    fused_backward : bool
+        ``True``: the gradient is computed in the forward pass (single pass); ``False``: a fused
+        backward kernel (two passes). Ignored by ``backend="torch"`` and when nothing requires
+        grad.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        A 0-d value (``"mean"``, ``"sum"``) or one value per sample (``"none"``), in ``x``'s dtype.
+    """
+    check_pair(x, y)
+    check_real_floating(x, "x")
+    check_real_floating(y, "y")
+    k = check_k(k)
+    check_choice(surrogate, "surrogate", tuple(SURROGATE_IDS))
+    check_choice(reduction, "reduction", REDUCTIONS)
+    check_choice(backend, "backend", BACKENDS)
+    dims_t = resolve_dims(x.ndim, dims, default="spatial")
+    w = resolve_weights(weights, len(dims_t))
+    if not is_torch(x):
+        out = dsl_loss(as_tensor(x), as_tensor(y), k=k, weights=w, dims=dims_t,
+                       surrogate=surrogate, reduction=reduction, backend=backend,
+                       fused_backward=fused_backward)
+        return np.asarray(out.numpy())
+    name = select_backend(x, backend, op="loss")
+    impl = _impl(name, x, "loss")
+    if impl is None:
+        from dsl_explore.loss import _dsl_torch
+
+        return _dsl_torch(x, y, k=k, weights=w, dims=dims_t, surrogate=surrogate,
+                          reduction=reduction)
+    if y.dtype != x.dtype:
+        y = y.to(x.dtype)
+    lay = Layout.make(tuple(x.shape), dims_t)
+    spec = Spec.make(lay, k, w, surrogate, reduction)
+    if lay.numel == 0:
+        return spec.zero_loss(x.device, x.dtype)
+    grad_on = torch.is_grad_enabled()
+    need_gx = grad_on and x.requires_grad
+    need_gy = grad_on and y.requires_grad
+    if not (need_gx or need_gy):
+        out, _ = impl.run(lay.view4(x.detach()), lay.view4(y.detach()), spec, want_loss=True,
+                          want_grad=False, dtype=x.dtype)
+        return out
+    return DSLFunction.apply(x, y, spec, impl, bool(fused_backward), need_gx, need_gy)
+
+
+def _count_torch(x: torch.Tensor, y: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    from dsl_explore.counting import _count_axis
+
+    return torch.stack([_count_axis(x, y, a, dims) for a in dims], dim=-1)
+
+
+def mismatch_count(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    dims: int | Sequence[int] | None = None,
+    backend: str = "auto",
+) -> ArrayLike:
+    r"""Exact per-sample, per-axis sign-mismatch counts
+    :math:`\sum_i [\operatorname{sgn} D_a x[i] \ne \operatorname{sgn} D_a y[i]]`.
+
+    Signs come from comparisons (no subtraction), sums are int64, so the counts are exact for any
+    size. The inputs are not checked for NaN/inf (a NaN compares as neither larger nor smaller:
+    sign 0); :func:`~dsl_explore.counting.sign_mismatch_count` validates before it dispatches.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        int64, shape ``x.shape`` without ``dims`` plus a last axis of length ``len(dims)``
+        (in the order of ``dims``).
+    """
+    check_pair(x, y)
+    check_real(x, "x")
+    check_real(y, "y")
+    check_choice(backend, "backend", BACKENDS)
+    dims_t = resolve_dims(x.ndim, dims, default="spatial")
+    if not is_torch(x):
+        return mismatch_count(as_tensor(x), as_tensor(y), dims=dims_t, backend=backend).numpy()
+    if y.dtype != x.dtype:
+        common = torch.promote_types(x.dtype, y.dtype)
+        x, y = x.to(common), y.to(common)
+    x, y = x.detach(), y.detach()
+    name = select_backend(x, backend, op="count")
+    if name == "cpu":
+        from dsl_explore.kernels.cpu import CpuBackend
+
+        if x.device.type == "cpu" and not CpuBackend.supports_count(x):
+            name = "torch"  # a dtype the C library does not take (uint64)
+    impl = _impl(name, x, "count")
+    lay = Layout.make(tuple(x.shape), dims_t)
+    if impl is None or lay.numel == 0:
+        if lay.numel == 0:
+            return torch.zeros(*lay.sample_shape, len(dims_t), dtype=torch.int64, device=x.device)
+        return _count_torch(x, y, dims_t)
+    return impl.count(lay.view4(x), lay.view4(y), lay)

@@ -1,0 +1,202 @@
+"""What the backends share: the canonical ``(B, N0, N1, N2)`` layout, the reduction factors, the
+torch-side finish, and the autograd Function with its two gradient modes.
+
+Layout
+------
+``dims`` may name any axes. The kernels see the tensor permuted to ``(*sample axes, *sorted(dims))``
+with the sample axes merged into one ``B`` (a view when the strides allow it, a copy otherwise) and
+the spatial axes padded in front to three: 1D is ``(B, 1, 1, L)``, 2D ``(B, 1, H, W)``, 3D
+``(B, D, H, W)``. *Kernel axis* ``a`` in 0..2 is the ``a``-th of these; the weights follow the
+entries of ``dims`` to their kernel axis. For the usual ``dims`` (the last 1-3 axes) of a
+contiguous tensor this is a free view, and the Triton kernels also take the strided view as it is
+(no copy); the CPU path makes the view contiguous (a copy only for non-contiguous inputs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+SURROGATE_IDS = {"tanh": 0, "softsign": 1, "arctan": 2, "erf": 3, "sigmoid": 4}
+REDUCTIONS = ("mean", "sum", "none")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a tensor of ``shape`` with difference axes ``dims`` maps to ``(B, N0, N1, N2)``."""
+
+    shape: tuple[int, ...]
+    dims: tuple[int, ...]
+    perm: tuple[int, ...]
+    inv: tuple[int, ...]
+    sample_shape: tuple[int, ...]
+    spatial: tuple[int, ...]
+    B: int
+    N: tuple[int, int, int]
+    ndim: int
+    kaxis: tuple[int, ...]  # kernel axis of each entry of dims
+
+    @classmethod
+    def make(cls, shape: tuple[int, ...], dims: tuple[int, ...]) -> Layout:
+        shape = tuple(int(n) for n in shape)
+        sd = sorted(dims)
+        sa = [i for i in range(len(shape)) if i not in dims]
+        perm = tuple(sa + sd)
+        inv = tuple(sorted(range(len(perm)), key=lambda i: perm[i]))
+        sample_shape = tuple(shape[i] for i in sa)
+        spatial = tuple(shape[i] for i in sd)
+        ndim = len(sd)
+        n = (1,) * (3 - ndim) + spatial
+        kaxis = tuple(3 - ndim + sd.index(d) for d in dims)
+        return cls(shape, tuple(dims), perm, inv, sample_shape, spatial, math.prod(sample_shape),
+                   (n[0], n[1], n[2]), ndim, kaxis)
+
+    @property
+    def numel(self) -> int:
+        return self.B * self.N[0] * self.N[1] * self.N[2]
+
+    @property
+    def rows(self) -> int:
+        return self.B * self.N[0] * self.N[1]
+
+    def view4(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` as ``(B, N0, N1, N2)``: a view where the strides allow it, else a copy."""
+        p = t.permute(self.perm)
+        try:
+            v = p.view(self.B, *self.spatial)
+        except RuntimeError:
+            v = p.reshape(self.B, *self.spatial)
+        for _ in range(3 - self.ndim):
+            v = v.unsqueeze(1)
+        return v
+
+    def unview4(self, g: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`view4` for a contiguous ``(B, N0, N1, N2)`` tensor."""
+        return g.reshape(*self.sample_shape, *self.spatial).permute(self.inv)
+
+    def differences(self) -> tuple[int, int, int]:
+        """Number of differences per sample along kernel axes 0, 1, 2 (0 where inactive)."""
+        total = self.N[0] * self.N[1] * self.N[2]
+        out = []
+        for a in range(3):
+            active = a >= 3 - self.ndim
+            out.append(total // self.N[a] * (self.N[a] - 1) if active and self.N[a] >= 2 else 0)
+        return out[0], out[1], out[2]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything a backend needs besides the tensors."""
+
+    layout: Layout
+    k: float
+    surrogate: str
+    reduction: str
+    wk: tuple[float, float, float]  # weight per kernel axis (0 for axes not in dims)
+
+    @classmethod
+    def make(cls, layout: Layout, k: float, weights, surrogate: str, reduction: str) -> Spec:
+        wk = [0.0, 0.0, 0.0]
+        for j, a in enumerate(layout.kaxis):
+            wk[a] = 1.0 if weights is None else float(weights[j])
+        return cls(layout, float(k), surrogate, reduction, (wk[0], wk[1], wk[2]))
+
+    def loss_factors(self) -> tuple[float, float, float]:
+        """Per kernel axis: the factor that turns a sum of ``|s(k Dx) - s(k Dy)|`` into the loss
+        (``0.5 * w_a`` times the reduction's scale; 0 where an axis has no differences)."""
+        n = self.layout.differences()
+        out = []
+        for a in range(3):
+            if n[a] == 0 or self.layout.B == 0:
+                out.append(0.0)
+            elif self.reduction == "mean":
+                out.append(0.5 * self.wk[a] / (n[a] * self.layout.B))
+            elif self.reduction == "none":
+                out.append(0.5 * self.wk[a] / n[a])
+            else:
+                out.append(0.5 * self.wk[a])
+        return out[0], out[1], out[2]
+
+    def grad_factors(self) -> tuple[float, float, float]:
+        """Per kernel axis: ``dL/dd = factor * s'(k d) * sign(s(k d) - s(k d_y))`` for an upstream
+        gradient of 1 (the chain rule's ``k`` times the loss factor)."""
+        return tuple(self.k * f for f in self.loss_factors())  # type: ignore[return-value]
+
+    def finish(self, sums: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The loss from per-sample, per-kernel-axis sums ``(B, 3)`` (float64), in a fixed order."""
+        f = torch.tensor(self.loss_factors(), dtype=torch.float64, device=sums.device)
+        if self.reduction == "none":
+            return (sums * f).sum(1).reshape(self.layout.sample_shape).to(dtype)
+        return (sums.sum(0) * f).sum().to(dtype)
+
+    def zero_loss(self, device, dtype) -> torch.Tensor:
+        shape = self.layout.sample_shape if self.reduction == "none" else ()
+        return torch.zeros(shape, dtype=dtype, device=device)
+
+
+def go_is_one(go: torch.Tensor) -> bool:
+    """Host-side check used by the CPU path (free there: no device synchronisation)."""
+    return bool((go == 1).all())
+
+
+class DSLFunction(torch.autograd.Function):
+    """The fused DSL with a hand-written gradient.
+
+    ``single_pass=True``: the forward pass computes the loss and the gradient (for an upstream
+    gradient of 1) in one pass over ``x`` and ``y`` and saves only the gradient; the backward pass
+    scales it in place by the upstream gradient, which the backend skips when that is 1 (the
+    Triton backend decides on the device, without a host synchronisation). ``single_pass=False``:
+    the forward pass computes only the loss and saves ``x`` and ``y``; the backward pass is one
+    fused kernel over all axes. No double backward (the gradient is not differentiable); the
+    single-pass mode allows one backward per forward (its buffer becomes ``x.grad``).
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, spec, impl, single_pass, need_gx, need_gy):  # type: ignore[override]
+        lay = spec.layout
+        xl, yl = lay.view4(x), lay.view4(y)
+        ctx.spec, ctx.impl, ctx.single_pass = spec, impl, single_pass
+        ctx.need = (need_gx, need_gy)
+        if single_pass:
+            out, gx = impl.run(xl, yl, spec, want_loss=True, want_grad=need_gx, dtype=x.dtype)
+            gy = None
+            if need_gy:
+                _, gy = impl.run(yl, xl, spec, want_loss=False, want_grad=True, dtype=y.dtype)
+            ctx.grads = [gx, gy]
+        else:
+            out, _ = impl.run(xl, yl, spec, want_loss=True, want_grad=False, dtype=x.dtype)
+            ctx.save_for_backward(x, y)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, go):  # type: ignore[override]
+        spec, impl = ctx.spec, ctx.impl
+        lay = spec.layout
+        need_gx, need_gy = ctx.need
+        if ctx.single_pass:
+            if ctx.grads is None:
+                raise RuntimeError(
+                    "dsl_loss(fused_backward=True) computed its gradient in the forward pass and "
+                    "hands the buffer over on the first backward; a second backward through the "
+                    "same graph (retain_graph=True) needs fused_backward=False"
+                )
+            gx, gy = ctx.grads
+            ctx.grads = None  # drop our reference so autograd may take the buffer as is
+            if gx is not None:
+                gx = lay.unview4(impl.scale_(gx, go, spec))
+            if gy is not None:
+                gy = lay.unview4(impl.scale_(gy, go, spec))
+        else:
+            x, y = ctx.saved_tensors
+            xl, yl = lay.view4(x), lay.view4(y)
+            gx = gy = None
+            if need_gx:
+                _, g = impl.run(xl, yl, spec, want_loss=False, want_grad=True, go=go, dtype=x.dtype)
+                gx = lay.unview4(g)
+            if need_gy:
+                _, g = impl.run(yl, xl, spec, want_loss=False, want_grad=True, go=go, dtype=y.dtype)
+                gy = lay.unview4(g)
+        return gx, gy, None, None, None, None, None

@@ -1,0 +1,428 @@
+"""C source of the fused CPU path (compiled on first use by :mod:`dsl_explore.kernels.cpu`).
+
+Plain C11, no torch headers (so it compiles in about a second). ``#pragma omp simd`` vectorises the
+inner loops; ``#pragma omp parallel`` splits rows between threads when built with ``-fopenmp``,
+which links ``libgomp.so.1``: torch's CPU wheels load their own copy under that name first, so the
+kernels run on torch's OpenMP pool (no second pool competing for the cores). Without OpenMP the
+same code runs on one thread.
+
+Layout: a contiguous ``(B, N0, N1, N2)`` array; a "row" is one ``(b, i0, i1)`` line of ``N2``
+elements, ``R = B * N0 * N1`` rows. Kernel axes 0, 1, 2 are ``N0, N1, N2``; a 1D problem is
+``(B, 1, 1, N)``, a 2D one ``(B, 1, H, W)``. Every function works on a row range ``[r0, r1)`` and
+writes per-row partials (``part[r * 3 + axis]``), so the totals do not depend on how the rows were
+split between threads.
+
+The float32 surrogates are branch-free so that GCC vectorises them: ``exp`` with Cephes' range
+reduction and a degree-5 minimax polynomial, ``tanh(t) = sign(t) (1 - 2e / (1 + e))`` with
+``e = exp(-2|t|)`` (about half an ulp where tanh saturates, which the sign of
+``s(k dx) - s(k dy)`` needs; 1e-7 absolute near 0), ``2 sigma(t) - 1 = tanh(t / 2)``, Cephes'
+``atanf`` and ``erff``, Numerical Recipes' ``erfc`` for ``|t| >= 1``. Each is within 3e-7 of
+the float64 function (tests pin this). The float64 variant calls libm.
+
+The loops are compute-bound on a 2-core Zen 4: ``tanh`` costs about 0.6 ns per value and
+per core, two per difference, so a 128^3 fwd+bwd (6.3 M differences) needs ~8 ms of core time
+against a memory floor of ~1 ms; the rows' tails are padded to a whole vector (a scalar epilogue
+cost as much as the vector body for rows of 128).
+"""
+
+C_SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef int64_t i64;
+
+#define S_TANH 0
+#define S_SOFTSIGN 1
+#define S_ARCTAN 2
+#define S_ERF 3
+#define S_SIGMOID 4
+
+#define INL static inline __attribute__((always_inline))
+#define TAIL 16 /* floats in a 64-byte vector; the tail is padded to this */
+
+/* ---------------- float32 math, branch-free, vectorisable ---------------- */
+
+INL float clampf(float v, float lo, float hi) {
+    /* comparisons keep NaN (both are false for NaN) */
+    v = v > hi ? hi : v;
+    v = v < lo ? lo : v;
+    return v;
+}
+
+INL float exp_core(float x) {
+    /* Cephes-style expf without the range clamp (callers keep x in [-87, 88]); NaN propagates.
+       n = round(x / ln 2) by the 1.5 * 2^23 trick (vectorises; floorf may be a libm call). */
+    float fx = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - fx * 0.693359375f;
+    r = r - fx * -2.12194440e-4f;
+    float z = r * r;
+    /* degree-5 minimax polynomial for e^r on [-ln2/2, ln2/2] (relative error 1.1e-7) */
+    float p = ((8.3125e-3f * r + 4.189007e-2f) * r + 1.6667114e-1f) * r + 4.9999232e-1f;
+    p = p * z + r + 1.0f;
+    union { int32_t i; float f; } u;
+    u.i = ((int32_t)fx + 127) << 23;
+    return p * u.f;
+}
+
+INL float exp_f(float x) { return exp_core(clampf(x, -87.0f, 88.0f)); }
+
+INL float tanh_f(float t) {
+    /* sign(t) (1 - q), q = 2 e / (1 + e), e = exp(-2|t|). Where tanh saturates q is small, so
+       1 - q is rounded once and s stays within about half an ulp of the correctly rounded value
+       (the gradient takes sign(s(k dx) - s(k dy)) of values a few ulps apart: this matters).
+       Near 0 the error is absolute, about an ulp of 1 (6e-8), which is what the loss sees (it
+       subtracts two values of s). |t| >= 9 gives +-1 exactly, as float32 tanh does. */
+    float a = clampf(fabsf(t), 0.0f, 9.0f);
+    float e = exp_core(-2.0f * a);
+    float s = 1.0f - 2.0f * e / (1.0f + e);
+    return t < 0.0f ? -s : s;
+}
+
+INL float atan_f(float t) {
+    /* Cephes atanf, with the two range reductions folded into one division */
+    float a = fabsf(t);
+    int big = a > 2.414213562373095f;
+    int mid = a > 0.4142135623730950f;
+    float num = big ? -1.0f : (mid ? a - 1.0f : a);
+    float den = big ? a : (mid ? a + 1.0f : 1.0f);
+    float xr = num / den;
+    float y0 = big ? 1.5707963267948966f : (mid ? 0.7853981633974483f : 0.0f);
+    float z = xr * xr;
+    float r = y0 + ((((8.05374449538e-2f * z - 1.38776856032e-1f) * z + 1.99777106478e-1f) * z
+                     - 3.33329491539e-1f) * z * xr + xr);
+    return t < 0.0f ? -r : r;
+}
+
+INL float erf_f(float t) {
+    float a = fabsf(t);
+    float z = t * t;
+    /* |t| < 1: Cephes erff, t * P(t^2) */
+    float p = (((((7.853861353153693e-5f * z - 8.010193625184903e-4f) * z
+                  + 5.188327685732524e-3f) * z - 2.685381193529856e-2f) * z
+                + 1.128358514861418e-1f) * z - 3.761262582423300e-1f) * z + 1.128379165726710f;
+    p = p * t;
+    /* |t| >= 1: 1 - erfc, erfc from Numerical Recipes (fractional error < 1.2e-7) */
+    float ac = clampf(a, 0.0f, 10.0f);
+    float u = 1.0f / (1.0f + 0.5f * ac);
+    float c = 0.17087277f;
+    c = c * u - 0.82215223f;
+    c = c * u + 1.48851587f;
+    c = c * u - 1.13520398f;
+    c = c * u + 0.27886807f;
+    c = c * u - 0.18628806f;
+    c = c * u + 0.09678418f;
+    c = c * u + 0.37409196f;
+    c = c * u + 1.00002368f;
+    c = c * u - 1.26551223f;
+    float q = 1.0f - u * exp_f(-ac * ac + c);
+    q = t < 0.0f ? -q : q;
+    return a < 1.0f ? p : q;
+}
+
+/* s(t) for surrogate S (a compile-time constant after inlining) */
+INL float surr_f(float t, int S) {
+    if (S == S_TANH) return tanh_f(t);
+    if (S == S_SOFTSIGN) return t / (1.0f + fabsf(t));
+    if (S == S_ARCTAN) return atan_f(t) * 0.63661977236758134f;
+    if (S == S_ERF) return erf_f(t);
+    return tanh_f(0.5f * t); /* 2 sigma(t) - 1 = tanh(t / 2) */
+}
+
+/* s'(t), given s = s(t) */
+INL float dsurr_f(float t, float s, int S) {
+    if (S == S_TANH) return 1.0f - s * s;
+    if (S == S_SOFTSIGN) { float den = 1.0f + fabsf(t); return 1.0f / (den * den); }
+    if (S == S_ARCTAN) return 0.63661977236758134f / (1.0f + t * t);
+    if (S == S_ERF) return 1.1283791670955126f * exp_f(-clampf(t * t, 0.0f, 100.0f));
+    return 0.5f * (1.0f - s * s); /* 2 sigma (1 - sigma) with sigma = (1 + s) / 2 */
+}
+
+/* ---------------- float64 math: libm ---------------- */
+
+INL double surr_d(double t, int S) {
+    if (S == S_TANH) return tanh(t);
+    if (S == S_SOFTSIGN) return t / (1.0 + fabs(t));
+    if (S == S_ARCTAN) return atan(t) * 0.63661977236758134;
+    if (S == S_ERF) return erf(t);
+    return 2.0 / (1.0 + exp(-t)) - 1.0;
+}
+
+INL double dsurr_d(double t, double s, int S) {
+    if (S == S_TANH) return 1.0 - s * s;
+    if (S == S_SOFTSIGN) { double den = 1.0 + fabs(t); return 1.0 / (den * den); }
+    if (S == S_ARCTAN) return 0.63661977236758134 / (1.0 + t * t);
+    if (S == S_ERF) return 1.1283791670955126 * exp(-t * t);
+    { double sg = 1.0 / (1.0 + exp(-t)); return 2.0 * sg * (1.0 - sg); }
+}
+
+/*
+ * One line of differences: d[j] = xb[j] - xa[j] (and for y), j < n.
+ * Returns sum_j |s(k dx) - s(k dy)|;
+ * if out != NULL, out[j] = c * s'(k dx) * sgn(s(k dx) - s(k dy)).
+ * One non-inlined function per (type, surrogate): small enough for the vectoriser.
+ */
+#define DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S, SNAME)                                       \
+INL T body_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const T *yb, i64 n,          \
+                           T k, T c, T *out) {                                                \
+    T acc = 0;                                                                                \
+    if (out) {                                                                                \
+        _Pragma("omp simd reduction(+:acc)")                                                  \
+        for (i64 j = 0; j < n; j++) {                                                         \
+            T t = k * (xb[j] - xa[j]);                                                        \
+            T sx = SURR(t, S);                                                                \
+            T sy = SURR(k * (yb[j] - ya[j]), S);                                              \
+            T df = sx - sy;                                                                   \
+            acc += ABS(df);                                                                   \
+            T sg = (T)(df > 0) - (T)(df < 0);                                                 \
+            out[j] = c * DSURR(t, sx, S) * sg;                                                \
+        }                                                                                     \
+    } else {                                                                                  \
+        _Pragma("omp simd reduction(+:acc)")                                                  \
+        for (i64 j = 0; j < n; j++) {                                                         \
+            T sx = SURR(k * (xb[j] - xa[j]), S);                                              \
+            T sy = SURR(k * (yb[j] - ya[j]), S);                                              \
+            acc += ABS(sx - sy);                                                              \
+        }                                                                                     \
+    }                                                                                         \
+    return acc;                                                                               \
+}                                                                                             \
+static double pair_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const T *yb, i64 n,  \
+                                   T k, T c, T *out) {                                        \
+    /* whole vectors, then the tail as one more padded vector (zeros add nothing): a scalar   \
+       epilogue would cost as much as the vectors for rows of a few hundred */                \
+    i64 nv = n & ~(i64)(TAIL - 1);                                                            \
+    double acc = (double)body_##SUF##_##SNAME(xa, xb, ya, yb, nv, k, c, out);                 \
+    if (nv < n) {                                                                             \
+        T b0[TAIL] = {0}, b1[TAIL] = {0}, b2[TAIL] = {0}, b3[TAIL] = {0}, bo[TAIL];           \
+        i64 m = n - nv;                                                                       \
+        for (i64 j = 0; j < m; j++) {                                                         \
+            b0[j] = xa[nv + j]; b1[j] = xb[nv + j]; b2[j] = ya[nv + j]; b3[j] = yb[nv + j];   \
+        }                                                                                     \
+        acc += (double)body_##SUF##_##SNAME(b0, b1, b2, b3, TAIL, k, c, out ? bo : NULL);     \
+        if (out)                                                                              \
+            for (i64 j = 0; j < m; j++) out[nv + j] = bo[j];                                  \
+    }                                                                                         \
+    return acc;                                                                               \
+}
+
+#define DEFINE_PAIRS(T, SUF, SURR, DSURR, ABS)                                                \
+DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_TANH, tanh)                                           \
+DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_SOFTSIGN, softsign)                                   \
+DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_ARCTAN, arctan)                                       \
+DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_ERF, erf)                                             \
+DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_SIGMOID, sigmoid)                                     \
+typedef double (*pair_##SUF##_fn)(const T *, const T *, const T *, const T *, i64, T, T, T *); \
+static pair_##SUF##_fn pair_##SUF##_select(int S) {                                           \
+    switch (S) {                                                                              \
+    case S_TANH: return pair_##SUF##_tanh;                                                    \
+    case S_SOFTSIGN: return pair_##SUF##_softsign;                                            \
+    case S_ARCTAN: return pair_##SUF##_arctan;                                                \
+    case S_ERF: return pair_##SUF##_erf;                                                      \
+    case S_SIGMOID: return pair_##SUF##_sigmoid;                                              \
+    default: return NULL;                                                                     \
+    }                                                                                         \
+}
+
+DEFINE_PAIRS(float, f32, surr_f, dsurr_f, fabsf)
+DEFINE_PAIRS(double, f64, surr_d, dsurr_d, fabs)
+
+/*
+ * Rows [r0, r1) of the fused loss (+ gradient).
+ *   part: per-row sums of |s(k Dx) - s(k Dy)| for kernel axes 0, 1, 2 (R x 3 doubles), or NULL
+ *   g:    gradient (contiguous like x), or NULL
+ *   gs:   per-sample, per-axis gradient factors (B x 3): w_a * scale * k / 2 * upstream
+ * Each difference is evaluated once; the gradient of a row gathers, in one pass, the differences
+ * that start in it and those that end in it, kept in small rolling buffers (the previous row, the
+ * previous plane); those are recomputed only at the start of the range (bit-identical values, so
+ * the result does not depend on the split).
+ */
+#define DEFINE_ROWS(T, SUF)                                                                   \
+static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *gs,            \
+                   i64 r0, i64 r1, i64 N0, i64 N1, i64 N2, int ndim, double kd, int S) {     \
+    pair_##SUF##_fn pair = pair_##SUF##_select(S);                                            \
+    if (!pair) return 2;                                                                      \
+    T k = (T)kd;                                                                              \
+    int want_g = g != NULL;                                                                   \
+    int has1 = ndim >= 2 && N1 >= 2, has0 = ndim >= 3 && N0 >= 2;                             \
+    i64 plane_n = N1 * N2;                                                                    \
+    T *buf = NULL, *o2 = NULL, *own1 = NULL, *prev1 = NULL, *own0 = NULL, *zrow = NULL;       \
+    T *planeA = NULL, *planeB = NULL;                                                         \
+    if (want_g) {                                                                             \
+        size_t n = (size_t)(5 * N2 + 2 + (has0 ? 2 * plane_n : 0));                           \
+        buf = (T *)calloc(n, sizeof(T));                                                      \
+        if (!buf) return 1;                                                                   \
+        o2 = buf;                  /* N2 + 1: o2[0] = o2[N2] = 0, differences at 1..N2-1 */   \
+        zrow = o2 + N2 + 2;        /* N2 zeros */                                             \
+        own1 = zrow + N2;                                                                     \
+        prev1 = own1 + N2;                                                                    \
+        own0 = prev1 + N2;                                                                    \
+        planeA = own0 + N2;        /* g along axis 0 of the previous plane, by row */         \
+        planeB = has0 ? planeA + plane_n : NULL;  /* ... of this plane */                     \
+    }                                                                                         \
+    for (i64 r = r0; r < r1; r++) {                                                           \
+        i64 i1 = r % N1, q = r / N1;                                                          \
+        i64 i0 = q % N0, b = q / N0;                                                          \
+        const T *xr = x + r * N2, *yr = y + r * N2;                                           \
+        const T *c = gs ? gs + 3 * b : NULL;                                                  \
+        T c0 = c ? c[0] : 0, c1 = c ? c[1] : 0, c2 = c ? c[2] : 0;                            \
+        double s0 = 0, s1 = 0, s2 = 0;                                                        \
+        const T *p1 = zrow, *m1 = zrow, *p0 = zrow, *m0 = zrow;                               \
+        /* kernel axis 2 (the contiguous one) */                                              \
+        if (N2 >= 2) s2 = pair(xr, xr + 1, yr, yr + 1, N2 - 1, k, c2, want_g ? o2 + 1 : NULL); \
+        /* kernel axis 1: differences to the next row; the previous row's are kept */         \
+        if (has1) {                                                                           \
+            if (want_g && i1 > 0) {                                                           \
+                if (r - 1 < r0) pair(xr - N2, xr, yr - N2, yr, N2, k, c1, prev1);             \
+                p1 = prev1;                                                                   \
+            }                                                                                 \
+            if (i1 < N1 - 1) {                                                                \
+                s1 = pair(xr, xr + N2, yr, yr + N2, N2, k, c1, want_g ? own1 : NULL);         \
+                m1 = own1;                                                                    \
+            }                                                                                 \
+        }                                                                                     \
+        /* kernel axis 0: differences to the next plane; the previous plane's are kept */     \
+        if (has0) {                                                                           \
+            if (want_g && i0 > 0) {                                                           \
+                T *pv = planeA + i1 * N2;                                                     \
+                if (r - N1 < r0) pair(xr - plane_n, xr, yr - plane_n, yr, N2, k, c0, pv);     \
+                p0 = pv;                                                                      \
+            }                                                                                 \
+            if (i0 < N0 - 1) {                                                                \
+                T *ow = want_g ? planeB + i1 * N2 : NULL;                                     \
+                s0 = pair(xr, xr + plane_n, yr, yr + plane_n, N2, k, c0, ow);                 \
+                m0 = ow;                                                                      \
+            }                                                                                 \
+        }                                                                                     \
+        if (want_g) {                                                                         \
+            T *gr = g + r * N2;                                                               \
+            _Pragma("omp simd")                                                               \
+            for (i64 j = 0; j < N2; j++)                                                      \
+                gr[j] = ((o2[j] - o2[j + 1]) + (p1[j] - m1[j])) + (p0[j] - m0[j]);            \
+            if (has1 && i1 < N1 - 1) { T *sw = prev1; prev1 = own1; own1 = sw; }              \
+            if (has0 && i1 == N1 - 1) { T *sw = planeA; planeA = planeB; planeB = sw; }       \
+        }                                                                                     \
+        if (part) {                                                                           \
+            part[3 * r + 0] = s0;                                                             \
+            part[3 * r + 1] = s1;                                                             \
+            part[3 * r + 2] = s2;                                                             \
+        }                                                                                     \
+    }                                                                                         \
+    free(buf);                                                                                \
+    return 0;                                                                                 \
+}
+
+DEFINE_ROWS(float, f32)
+DEFINE_ROWS(double, f64)
+
+/*
+ * The exported entry points: rows [0, R) split into contiguous ranges, one per thread. Built with
+ * -fopenmp they run on the process' OpenMP pool, which is torch's own (the loader resolves
+ * libgomp.so.1 to the copy torch already loaded), so they share torch's threads instead of
+ * competing with them. The split does not change any result.
+ */
+#ifdef _OPENMP
+#define PARALLEL_ROWS(CALL)                                                                   \
+    int err = 0;                                                                              \
+    if (nthreads <= 1) return CALL(0, R);                                                     \
+    _Pragma("omp parallel num_threads(nthreads) reduction(|:err)")                           \
+    {                                                                                         \
+        i64 nt = omp_get_num_threads(), id = omp_get_thread_num();                            \
+        err |= CALL(R * id / nt, R * (id + 1) / nt);                                          \
+    }                                                                                         \
+    return err;
+#else
+#define PARALLEL_ROWS(CALL) (void)nthreads; return CALL(0, R);
+#endif
+
+#define DSL_CALL_f32(a, b) dsl_rows_f32(x, y, g, part, gs, a, b, N0, N1, N2, ndim, k, S)
+#define DSL_CALL_f64(a, b) dsl_rows_f64(x, y, g, part, gs, a, b, N0, N1, N2, ndim, k, S)
+
+int dsl_f32(const float *x, const float *y, float *g, double *part, const float *gs,
+            i64 R, i64 N0, i64 N1, i64 N2, int ndim, double k, int S, int nthreads) {
+    PARALLEL_ROWS(DSL_CALL_f32)
+}
+
+int dsl_f64(const double *x, const double *y, double *g, double *part, const double *gs,
+            i64 R, i64 N0, i64 N1, i64 N2, int ndim, double k, int S, int nthreads) {
+    PARALLEL_ROWS(DSL_CALL_f64)
+}
+
+int openmp_enabled(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* ---------------- the exact count ---------------- */
+
+#define MISMATCH(x0, x1, y0, y1) ((((x1) > (x0)) ^ ((y1) > (y0))) | (((x1) < (x0)) ^ ((y1) < (y0))))
+
+#define DEFINE_COUNT(T, SUF)                                                                  \
+INL i64 cline_##SUF(const T *xa, const T *xb, const T *ya, const T *yb, i64 n) {              \
+    i64 acc = 0;                                                                              \
+    _Pragma("omp simd reduction(+:acc)")                                                      \
+    for (i64 j = 0; j < n; j++) acc += MISMATCH(xa[j], xb[j], ya[j], yb[j]);                  \
+    return acc;                                                                               \
+}                                                                                             \
+static int count_rows_##SUF(const T *x, const T *y, i64 *part, i64 r0, i64 r1,                \
+                     i64 N0, i64 N1, i64 N2, int ndim) {                                      \
+    i64 plane_n = N1 * N2;                                                                    \
+    for (i64 r = r0; r < r1; r++) {                                                           \
+        i64 i1 = r % N1, q = r / N1;                                                          \
+        i64 i0 = q % N0;                                                                      \
+        const T *xr = x + r * N2, *yr = y + r * N2;                                           \
+        i64 c0 = 0, c1 = 0, c2 = 0;                                                           \
+        if (N2 >= 2) c2 = cline_##SUF(xr, xr + 1, yr, yr + 1, N2 - 1);                        \
+        if (ndim >= 2 && i1 < N1 - 1) c1 = cline_##SUF(xr, xr + N2, yr, yr + N2, N2);          \
+        if (ndim >= 3 && i0 < N0 - 1) c0 = cline_##SUF(xr, xr + plane_n, yr, yr + plane_n, N2); \
+        part[3 * r + 0] = c0;                                                                 \
+        part[3 * r + 1] = c1;                                                                 \
+        part[3 * r + 2] = c2;                                                                 \
+    }                                                                                         \
+    return 0;                                                                                 \
+}
+
+DEFINE_COUNT(float, f32)
+DEFINE_COUNT(double, f64)
+DEFINE_COUNT(int64_t, i64)
+DEFINE_COUNT(int32_t, i32)
+DEFINE_COUNT(uint8_t, u8)
+
+#define DEFINE_COUNT_ENTRY(T, SUF)                                                            \
+int count_##SUF(const T *x, const T *y, i64 *part, i64 R, i64 N0, i64 N1, i64 N2, int ndim,  \
+                int nthreads) {                                                               \
+    PARALLEL_ROWS(COUNT_CALL_##SUF)                                                           \
+}
+#define COUNT_CALL_f32(a, b) count_rows_f32(x, y, part, a, b, N0, N1, N2, ndim)
+#define COUNT_CALL_f64(a, b) count_rows_f64(x, y, part, a, b, N0, N1, N2, ndim)
+#define COUNT_CALL_i64(a, b) count_rows_i64(x, y, part, a, b, N0, N1, N2, ndim)
+#define COUNT_CALL_i32(a, b) count_rows_i32(x, y, part, a, b, N0, N1, N2, ndim)
+#define COUNT_CALL_u8(a, b) count_rows_u8(x, y, part, a, b, N0, N1, N2, ndim)
+DEFINE_COUNT_ENTRY(float, f32)
+DEFINE_COUNT_ENTRY(double, f64)
+DEFINE_COUNT_ENTRY(int64_t, i64)
+DEFINE_COUNT_ENTRY(int32_t, i32)
+DEFINE_COUNT_ENTRY(uint8_t, u8)
+
+/* ---------------- self-check of the float32 math (tests compare with float64) ---------------- */
+
+#define SURR_CASE(S) case S: s[j] = surr_f(t[j], S); ds[j] = dsurr_f(t[j], s[j], S); break;
+void surrogate_f32(const float *t, float *s, float *ds, i64 n, int S) {
+    for (i64 j = 0; j < n; j++) {
+        switch (S) {
+        SURR_CASE(S_TANH)
+        SURR_CASE(S_SOFTSIGN)
+        SURR_CASE(S_ARCTAN)
+        SURR_CASE(S_ERF)
+        default: s[j] = surr_f(t[j], S_SIGMOID); ds[j] = dsurr_f(t[j], s[j], S_SIGMOID); break;
+        }
+    }
+}
+"""

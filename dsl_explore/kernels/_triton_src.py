@@ -1,0 +1,288 @@
+"""Triton kernels of the fused DSL and the exact count (launched by ``triton_dsl``).
+
+Compiled kernels for CUDA tensors, or interpreted ones (CPU or CUDA tensors) when
+``TRITON_INTERPRET=1`` was set before triton was imported.
+
+Layout: ``(B, N0, N1, N2)`` with arbitrary element strides; a *row* is one ``(b, i0, i1)``, there
+are ``R = B * N0 * N1`` rows. A program handles a ``BR x BC`` tile: ``BR`` consecutive rows,
+``BC`` consecutive columns of the last axis. The neighbour loads (``+-1`` along each kernel axis)
+hit the L1/L2 caches, so DRAM traffic is one read of ``x`` and ``y`` (and one write of the
+gradient). Program ids are flattened (``pid = row_tile * CT + col_tile``), so the grid has no 65535
+limit on any axis.
+
+Partial sums: one per program and kernel axis (``part[a * P + pid]``), or one per row and column
+tile when ``PER_ROW`` (per-sample reductions whose sample boundaries fall inside a row tile); the
+finish kernels reduce them in a fixed order. No atomics anywhere.
+
+Math: ``tanh`` is ``sign(t) (1 - 2e / (1 + e))`` with ``e = exp(-2|t|)`` (accurate where tanh
+saturates), ``atan`` Cephes' float32 polynomial, ``erf`` ``tl.math.erf``; only ``tl.exp``,
+divisions and polynomials, since libdevice's functions are not available in the interpreter.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _tanh(t):
+    """``sign(t) (1 - 2e / (1 + e))`` with ``e = exp(-2|t|)``: within half an ulp or so where tanh
+    saturates (the sign of ``s(k dx) - s(k dy)`` needs that), absolute error ~6e-8 near 0."""
+    a = tl.abs(t)
+    ac = tl.where(a > 9.0, 9.0, a)  # keeps NaN
+    e = tl.exp(-2.0 * ac)
+    q = 1.0 - 2.0 * e / (1.0 + e)
+    return tl.where(t < 0.0, -q, q)
+
+
+@triton.jit
+def _atan(t):
+    a = tl.abs(t)
+    big = a > 2.414213562373095
+    mid = a > 0.4142135623730950
+    xb = -1.0 / tl.where(big, a, 1.0)
+    xm = (a - 1.0) / (a + 1.0)
+    xr = tl.where(big, xb, tl.where(mid, xm, a))
+    y0 = tl.where(big, 1.5707963267948966, tl.where(mid, 0.7853981633974483, 0.0))
+    z = xr * xr
+    r = y0 + ((((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z
+               - 3.33329491539e-1) * z * xr + xr)
+    return tl.where(t < 0.0, -r, r)
+
+
+@triton.jit
+def _surrogate(t, SURR: tl.constexpr):
+    """``(s(t), s'(t))`` for surrogate id SURR (0 tanh, 1 softsign, 2 arctan, 3 erf, 4 sigmoid)."""
+    if SURR == 0:
+        s = _tanh(t)
+        ds = 1.0 - s * s
+    elif SURR == 1:
+        den = 1.0 + tl.abs(t)
+        s = t / den
+        ds = 1.0 / (den * den)
+    elif SURR == 2:
+        s = _atan(t) * 0.6366197723675814
+        ds = 0.6366197723675814 / (1.0 + t * t)
+    elif SURR == 3:
+        s = tl.math.erf(t)
+        t2 = t * t
+        ds = 1.1283791670955126 * tl.exp(-tl.where(t2 > 100.0, 100.0, t2))
+    else:
+        tc = tl.where(t > 80.0, 80.0, tl.where(t < -80.0, -80.0, t))
+        sg = 1.0 / (1.0 + tl.exp(-tc))
+        s = 2.0 * sg - 1.0
+        ds = 2.0 * sg * (1.0 - sg)
+    return s, ds
+
+
+@triton.jit
+def _diff_term(x0, x1, y0, y1, k, SURR: tl.constexpr):
+    """``|s(k dx) - s(k dy)|`` and ``s'(k dx) * sign(s(k dx) - s(k dy))``."""
+    t = k * (x1 - x0)
+    sx, dsx = _surrogate(t, SURR)
+    sy, _ = _surrogate(k * (y1 - y0), SURR)
+    df = sx - sy
+    sgn = tl.where(df > 0.0, 1.0, tl.where(df < 0.0, -1.0, 0.0))
+    return tl.abs(df), dsx * sgn
+
+
+@triton.jit
+def _store_partial(part_ptr, a, P, pid, rows, rmask, pid_c, CT, term, own, PER_ROW: tl.constexpr):
+    s = tl.sum(tl.where(own, term, 0.0), axis=1)
+    if PER_ROW:
+        tl.store(part_ptr + a * P + rows * CT + pid_c, s, mask=rmask)
+    else:
+        tl.store(part_ptr + a * P + pid, tl.sum(s, axis=0))
+
+
+@triton.jit
+def _axis(x_ptr, y_ptr, xo, yo, xc, yc, sx, sy, own, prv, k, fac,
+          part_ptr, a, P, pid, rows, rmask, pid_c, CT, acc,
+          SURR: tl.constexpr, WANT_LOSS: tl.constexpr, WANT_GRAD: tl.constexpr,
+          PER_ROW: tl.constexpr):
+    """One kernel axis: the differences that start at the tile (loss and gradient) and, for the
+    gradient, those that end there."""
+    x1 = tl.load(x_ptr + xo + sx, mask=own, other=0.0).to(tl.float32)
+    y1 = tl.load(y_ptr + yo + sy, mask=own, other=0.0).to(tl.float32)
+    term, gd = _diff_term(xc, x1, yc, y1, k, SURR)
+    if WANT_LOSS:
+        _store_partial(part_ptr, a, P, pid, rows, rmask, pid_c, CT, term, own, PER_ROW)
+    if WANT_GRAD:
+        xm = tl.load(x_ptr + xo - sx, mask=prv, other=0.0).to(tl.float32)
+        ym = tl.load(y_ptr + yo - sy, mask=prv, other=0.0).to(tl.float32)
+        _, gp = _diff_term(xm, xc, ym, yc, k, SURR)
+        acc = acc + (tl.where(prv, gp, 0.0) - tl.where(own, gd, 0.0)) * fac
+    return acc
+
+
+@triton.jit
+def dsl_kernel(x_ptr, y_ptr, g_ptr, part_ptr, go_ptr,
+               R, N0, N1, N2, CT, P,
+               sxb, sx0, sx1, sx2, syb, sy0, sy1, sy2,
+               k, c0, c1, c2,
+               NDIM: tl.constexpr, SURR: tl.constexpr, WANT_LOSS: tl.constexpr,
+               WANT_GRAD: tl.constexpr, PER_ROW: tl.constexpr, GO_MODE: tl.constexpr,
+               BR: tl.constexpr, BC: tl.constexpr):
+    """Loss partials and/or the gradient ``dL/dx`` (contiguous, in g_ptr's dtype).
+
+    ``c0, c1, c2``: gradient factors per kernel axis (``k * 0.5 * w_a * scale``); GO_MODE 0: no
+    upstream factor, 1: times ``go[0]``, 2: times ``go[b]`` per sample (read on the device).
+    """
+    pid = tl.program_id(0)
+    pid_r = pid // CT
+    pid_c = pid - pid_r * CT
+    rows = pid_r.to(tl.int64) * BR + tl.arange(0, BR)
+    cols = pid_c * BC + tl.arange(0, BC)
+    rmask = rows < R
+    cmask = cols < N2
+    i1 = rows % N1
+    q = rows // N1
+    i0 = q % N0
+    b = q // N0
+    cols64 = cols.to(tl.int64)
+    xo = (b * sxb + i0 * sx0 + i1 * sx1)[:, None] + (cols64 * sx2)[None, :]
+    yo = (b * syb + i0 * sy0 + i1 * sy1)[:, None] + (cols64 * sy2)[None, :]
+    m = rmask[:, None] & cmask[None, :]
+    xc = tl.load(x_ptr + xo, mask=m, other=0.0).to(tl.float32)
+    yc = tl.load(y_ptr + yo, mask=m, other=0.0).to(tl.float32)
+    if GO_MODE == 1:
+        gof = tl.load(go_ptr).to(tl.float32)
+    elif GO_MODE == 2:
+        gof = tl.load(go_ptr + b, mask=rmask, other=0.0).to(tl.float32)[:, None]
+    else:
+        gof = 1.0
+    acc = tl.zeros([BR, BC], dtype=tl.float32)
+    # kernel axis 2: along the row
+    own = m & (cols < N2 - 1)[None, :]
+    prv = m & (cols >= 1)[None, :]
+    acc = _axis(x_ptr, y_ptr, xo, yo, xc, yc, sx2, sy2, own, prv, k, c2 * gof,
+                part_ptr, 2, P, pid, rows, rmask, pid_c, CT, acc,
+                SURR, WANT_LOSS, WANT_GRAD, PER_ROW)
+    if NDIM >= 2:
+        own = m & (i1 < N1 - 1)[:, None]
+        prv = m & (i1 >= 1)[:, None]
+        acc = _axis(x_ptr, y_ptr, xo, yo, xc, yc, sx1, sy1, own, prv, k, c1 * gof,
+                    part_ptr, 1, P, pid, rows, rmask, pid_c, CT, acc,
+                    SURR, WANT_LOSS, WANT_GRAD, PER_ROW)
+    if NDIM >= 3:
+        own = m & (i0 < N0 - 1)[:, None]
+        prv = m & (i0 >= 1)[:, None]
+        acc = _axis(x_ptr, y_ptr, xo, yo, xc, yc, sx0, sy0, own, prv, k, c0 * gof,
+                    part_ptr, 0, P, pid, rows, rmask, pid_c, CT, acc,
+                    SURR, WANT_LOSS, WANT_GRAD, PER_ROW)
+    if WANT_GRAD:
+        go_off = rows[:, None] * N2 + cols64[None, :]
+        tl.store(g_ptr + go_off, acc, mask=m)
+
+
+@triton.jit
+def count_kernel(x_ptr, y_ptr, part_ptr, R, N0, N1, N2, CT, P,
+                 sxb, sx0, sx1, sx2, syb, sy0, sy1, sy2,
+                 NDIM: tl.constexpr, PER_ROW: tl.constexpr, BR: tl.constexpr, BC: tl.constexpr):
+    """Per-program (or per-row) int64 mismatch counts per kernel axis, from comparisons."""
+    pid = tl.program_id(0)
+    pid_r = pid // CT
+    pid_c = pid - pid_r * CT
+    rows = pid_r.to(tl.int64) * BR + tl.arange(0, BR)
+    cols = pid_c * BC + tl.arange(0, BC)
+    rmask = rows < R
+    cmask = cols < N2
+    i1 = rows % N1
+    q = rows // N1
+    i0 = q % N0
+    b = q // N0
+    cols64 = cols.to(tl.int64)
+    xo = (b * sxb + i0 * sx0 + i1 * sx1)[:, None] + (cols64 * sx2)[None, :]
+    yo = (b * syb + i0 * sy0 + i1 * sy1)[:, None] + (cols64 * sy2)[None, :]
+    m = rmask[:, None] & cmask[None, :]
+    xc = tl.load(x_ptr + xo, mask=m, other=0)
+    yc = tl.load(y_ptr + yo, mask=m, other=0)
+    own = m & (cols < N2 - 1)[None, :]
+    _count_axis(x_ptr, y_ptr, xo, yo, xc, yc, sx2, sy2, own, part_ptr, 2, P, pid, rows, rmask,
+                pid_c, CT, PER_ROW)
+    if NDIM >= 2:
+        own = m & (i1 < N1 - 1)[:, None]
+        _count_axis(x_ptr, y_ptr, xo, yo, xc, yc, sx1, sy1, own, part_ptr, 1, P, pid, rows,
+                    rmask, pid_c, CT, PER_ROW)
+    if NDIM >= 3:
+        own = m & (i0 < N0 - 1)[:, None]
+        _count_axis(x_ptr, y_ptr, xo, yo, xc, yc, sx0, sy0, own, part_ptr, 0, P, pid, rows,
+                    rmask, pid_c, CT, PER_ROW)
+
+
+@triton.jit
+def _count_axis(x_ptr, y_ptr, xo, yo, xc, yc, sx, sy, own, part_ptr, a, P, pid, rows, rmask,
+                pid_c, CT, PER_ROW: tl.constexpr):
+    x1 = tl.load(x_ptr + xo + sx, mask=own, other=0)
+    y1 = tl.load(y_ptr + yo + sy, mask=own, other=0)
+    mm = ((x1 > xc) ^ (y1 > yc)) | ((x1 < xc) ^ (y1 < yc))
+    c = tl.sum(tl.where(own & mm, 1, 0).to(tl.int32), axis=1).to(tl.int64)
+    if PER_ROW:
+        tl.store(part_ptr + a * P + rows * CT + pid_c, c, mask=rmask)
+    else:
+        tl.store(part_ptr + a * P + pid, tl.sum(c, axis=0))
+
+
+@triton.jit
+def finish_loss_kernel(part_ptr, out_ptr, P, PS, f0, f1, f2,
+                       A0: tl.constexpr, A1: tl.constexpr, BLOCK: tl.constexpr):
+    """``out[b] = sum_a f_a * sum_i part[a, b * PS + i]`` over the ``PS`` partials of sample
+    ``b`` (one program per sample; ``PS = P`` and one program for a total). Fixed order."""
+    b = tl.program_id(0).to(tl.int64)
+    base = b * PS
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for i in range(0, PS, BLOCK):
+        idx = i + tl.arange(0, BLOCK)
+        msk = idx < PS
+        v = tl.load(part_ptr + 2 * P + base + idx, mask=msk, other=0.0) * f2
+        if A1:
+            v += tl.load(part_ptr + P + base + idx, mask=msk, other=0.0) * f1
+        if A0:
+            v += tl.load(part_ptr + base + idx, mask=msk, other=0.0) * f0
+        acc += v
+    tl.store(out_ptr + b, tl.sum(acc, axis=0))
+
+
+@triton.jit
+def finish_count_kernel(part_ptr, out_ptr, P, PS, NA: tl.constexpr,
+                        J0: tl.constexpr, J1: tl.constexpr, J2: tl.constexpr,
+                        BLOCK: tl.constexpr):
+    """``out[b, J_a] = sum_i part[a, b * PS + i]`` in int64 for the kernel axes with
+    ``J_a >= 0`` (the position of that axis in ``dims``)."""
+    b = tl.program_id(0).to(tl.int64)
+    base = b * PS
+    a0 = tl.zeros([BLOCK], dtype=tl.int64)
+    a1 = tl.zeros([BLOCK], dtype=tl.int64)
+    a2 = tl.zeros([BLOCK], dtype=tl.int64)
+    for i in range(0, PS, BLOCK):
+        idx = i + tl.arange(0, BLOCK)
+        msk = idx < PS
+        a2 += tl.load(part_ptr + 2 * P + base + idx, mask=msk, other=0)
+        if J1 >= 0:
+            a1 += tl.load(part_ptr + P + base + idx, mask=msk, other=0)
+        if J0 >= 0:
+            a0 += tl.load(part_ptr + base + idx, mask=msk, other=0)
+    tl.store(out_ptr + b * NA + J2, tl.sum(a2, axis=0))
+    if J1 >= 0:
+        tl.store(out_ptr + b * NA + J1, tl.sum(a1, axis=0))
+    if J0 >= 0:
+        tl.store(out_ptr + b * NA + J0, tl.sum(a0, axis=0))
+
+
+@triton.jit
+def scale_kernel(g_ptr, go_ptr, n, S, PER_SAMPLE: tl.constexpr, BLOCK: tl.constexpr):
+    """``g *= go`` (``go[0]``, or ``go[i // S]`` per sample) in place, skipped on the device
+    where the factor is 1 (then only ``go`` is read)."""
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    msk = offs < n
+    if PER_SAMPLE:
+        gof = tl.load(go_ptr + offs // S, mask=msk, other=1.0).to(tl.float32)
+        need = tl.max(tl.where(gof != 1.0, 1, 0), axis=0)
+    else:
+        gof = tl.load(go_ptr).to(tl.float32)
+        need = tl.where(gof != 1.0, 1, 0)
+    if need > 0:
+        g = tl.load(g_ptr + offs, mask=msk, other=0.0).to(tl.float32)
+        tl.store(g_ptr + offs, g * gof, mask=msk)

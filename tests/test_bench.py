@@ -1,0 +1,76 @@
+"""``dsl_explore.bench.bench_kernels`` on tiny shapes: the documented keys, positive ratios, and the
+argparse wiring. No timing assertions (the numbers depend on the machine)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from dsl_explore import bench
+
+TINY = {"1D": (2, 1, 33), "2D": (2, 1, 9, 10), "3D": (1, 1, 5, 6, 7)}
+
+
+@pytest.fixture(scope="module")
+def result():
+    return bench.bench_kernels(device="cpu", quick=True, repeats=1, shapes=TINY, ph=True,
+                               ph_side=8, compile=False)
+
+
+def test_documented_keys(result):
+    assert {"device", "machine", "copy_GBps", "backend", "quick", "cases", "ph",
+            "skipped"} <= set(result)
+    assert result["device"] == "cpu" and result["copy_GBps"] > 0
+    assert [c["name"] for c in result["cases"]] == list(TINY)
+    for case in result["cases"]:
+        assert {"name", "shape", "numel", "dtype", "floor_ms", "ms", "compile_s", "ratios",
+                "check"} <= set(case)
+        assert set(case["floor_ms"]) == {"single_pass", "two_pass", "count"}
+        assert {"ours_single_pass", "ours_two_pass", "eager", "compile", "count_ours",
+                "count_eager", "critical"} == set(case["ms"])
+        assert case["check"]["count_equal"]
+        assert case["check"]["loss_rel_err"] < 1e-5 and case["check"]["grad_rel_err"] < 1e-4
+
+
+def test_ratios_positive(result):
+    for case in result["cases"]:
+        for key in ("ours_single_pass/floor", "ours_two_pass/two_pass_floor", "eager/floor",
+                    "eager/ours", "count_ours/floor", "count_eager/floor", "count_eager/ours"):
+            assert case["ratios"][key] > 0, key
+        assert case["ratios"]["compile/floor"] is None  # compile=False
+    ph = result["ph"]
+    assert ph["shape"] == [8, 8, 8] and ph["gudhi_s"] > 0 and ph["ratio"] > 0
+
+
+def test_json_and_table(result):
+    assert json.loads(json.dumps(result)) == result
+    table = bench.format_table(result)
+    assert "ours 1-pass" in table and "persistent homology" in table
+
+
+def test_parser_registers_bench_kernels(monkeypatch):
+    parser = argparse.ArgumentParser(prog="dsl-explore")
+    bench.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "kernels", "--device", "cpu", "--json", "--quick",
+                              "--no-ph"])
+    assert args.func is bench.run and args.json and args.quick and args.no_ph
+    seen = {}
+    monkeypatch.setattr(bench, "bench_kernels", lambda **kw: seen.update(kw) or {})
+    assert bench.run(args) == 0
+    assert seen["device"] == "cpu" and seen["ph"] is False and seen["echo"] is True
+
+
+def test_bad_device():
+    with pytest.raises(ValueError):
+        bench.bench_kernels(device="tpu")
+
+
+def test_cli_registers_every_bench(capsys):
+    from dsl_explore.cli import main
+
+    assert main(["bench", "--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("kernels", "core", "ui"):
+        assert name in out
