@@ -17,6 +17,15 @@ on a 2-core machine with any other load, every multi-threaded op waits for the s
 Data: seeded power-law Gaussian random fields (:func:`dsl_explore.data.gaussian_random_field`)
 as targets; the "reconstruction" is the target plus a smoother field of 5 % amplitude.
 
+Dashboard overhead (the ``dashboard`` case, :func:`bench_dashboard_overhead`): the throughput
+(training steps per second of wall time, evaluations included) of one short CPU training run
+with and without a live :class:`~dsl_explore.widgets.TrainingDashboard` attached and
+refreshing, in the same process with the same config, alternating which goes first; the
+ratio of the medians is reported (target: the dashboard costs under 5 %). The dashboard is
+built before the run starts and closed after it ends (both untimed); its refresher thread
+redraws the curves and the reconstruction as the run publishes evaluations, and the widget
+updates are serialised as in a kernel (without a frontend, nothing is sent).
+
 Register with the CLI through :func:`add_parser` and :func:`run`; or run
 ``python -m dsl_explore.bench_ui [--json]``.
 """
@@ -32,13 +41,28 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["CASES", "TARGETS_MS", "add_parser", "bench_ui", "format_table", "run"]
+__all__ = [
+    "CASES",
+    "DASHBOARD_TARGET",
+    "TARGETS_MS",
+    "add_parser",
+    "bench_dashboard_overhead",
+    "bench_ui",
+    "format_table",
+    "run",
+]
 
 CASES: dict[str, tuple[int, ...]] = {"1d": (4096,), "2d": (512, 512), "3d": (128, 128, 128)}
 """The benchmark cases: name -> field shape."""
 
 TARGETS_MS: dict[str, float] = {"2d": 100.0, "3d": 500.0}
 """Targets for the k-slider update, in milliseconds."""
+
+DASHBOARD_CASE = "dashboard"
+"""The case name of the dashboard-overhead measurement in :func:`bench_ui` and ``--cases``."""
+
+DASHBOARD_TARGET = 0.05
+"""Target for the throughput cost of a live dashboard: under 5 %."""
 
 
 def _pair(shape: tuple[int, ...], seed: int) -> tuple[Any, Any]:
@@ -72,8 +96,10 @@ def _summary(ms: Sequence[float]) -> dict[str, float]:
 def bench_ui(
     *,
     repeats: int = 5,
-    cases: Sequence[str] = ("1d", "2d", "3d"),
+    cases: Sequence[str] = ("1d", "2d", "3d", DASHBOARD_CASE),
     seed: int = 0,
+    dashboard_steps: int = 200,
+    dashboard_repeats: int = 2,
 ) -> dict[str, Any]:
     """Time slider changes of :func:`~dsl_explore.widgets.explore` in the kernel (no browser).
 
@@ -81,18 +107,22 @@ def bench_ui(
     ----------
     repeats : int
         Timed changes per control and case (after one warm-up change).
-    cases : sequence of {"1d", "2d", "3d"}
-        Which of :data:`CASES` to run.
+    cases : sequence of {"1d", "2d", "3d", "dashboard"}
+        Which of :data:`CASES` to run, and ``"dashboard"`` for
+        :func:`bench_dashboard_overhead`.
     seed : int
         Seed of the data.
+    dashboard_steps, dashboard_repeats : int
+        ``steps`` and ``repeats`` of :func:`bench_dashboard_overhead`.
 
     Returns
     -------
     dict
         ``{"machine": {...}, "repeats": int, "results": [{"case", "shape", "setup_s",
         "k": {"median_ms", "min_ms", "max_ms"}, "weight": {...}, "slice": {...} (3D),
-        "target_ms", "meets_target"}, ...]}``; ``meets_target`` compares the median k-change
-        time with :data:`TARGETS_MS` (None where there is no target).
+        "target_ms", "meets_target"}, ...], "dashboard": {...}}``; ``meets_target`` compares
+        the median k-change time with :data:`TARGETS_MS` (None where there is no target);
+        ``"dashboard"`` (with that case) is what :func:`bench_dashboard_overhead` returns.
 
     Examples
     --------
@@ -102,9 +132,11 @@ def bench_ui(
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
-    unknown = [c for c in cases if c not in CASES]
+    unknown = [c for c in cases if c not in CASES and c != DASHBOARD_CASE]
     if unknown:
-        raise ValueError(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+        raise ValueError(
+            f"unknown case(s) {unknown}; choose from {[*CASES, DASHBOARD_CASE]}"
+        )
     import torch
 
     from dsl_explore.widgets import explore
@@ -126,6 +158,8 @@ def bench_ui(
         "results": [],
     }
     for case in cases:
+        if case == DASHBOARD_CASE:
+            continue
         shape = CASES[case]
         x, y = _pair(shape, seed)
         t0 = time.perf_counter()
@@ -151,7 +185,155 @@ def bench_ui(
         row["meets_target"] = None if target is None else row["k"]["median_ms"] < target
         out["results"].append(row)
         ex.close()
+    if DASHBOARD_CASE in cases:
+        out["dashboard"] = bench_dashboard_overhead(
+            steps=dashboard_steps, repeats=dashboard_repeats, seed=seed
+        )
     return out
+
+
+def _timed_run(config: Any, *, dashboard: bool, refresh_hz: float) -> dict[str, Any]:
+    """One training run, with or without a live dashboard; wall time from start to join."""
+    from dsl_explore.training import TrainingRun
+    from dsl_explore.widgets import TrainingDashboard
+
+    run = TrainingRun(config)
+    dash = TrainingDashboard(run, refresh_hz=refresh_hz) if dashboard else None
+    try:
+        t0 = time.perf_counter()
+        run.start().join()
+        wall = time.perf_counter() - t0
+        if dash is not None:  # the final refresh is part of a dashboard's life
+            deadline = time.monotonic() + 10.0
+            while dash.state()["run_state"] != run.state and time.monotonic() < deadline:
+                time.sleep(0.01)
+        redraws = None if dash is None else dash.n_redraws
+        cpu = None if dash is None else dash.cpu_seconds
+        if dash is not None and dash.last_error is not None:
+            raise RuntimeError(f"the dashboard failed: {dash.last_error!r}")
+    finally:
+        if dash is not None:
+            dash.close()
+    return {"wall_s": wall, "steps_per_s": run.step / wall, "redraws": redraws,
+            "dashboard_cpu_s": cpu}
+
+
+def bench_dashboard_overhead(
+    *,
+    steps: int = 200,
+    spatial_dims: int = 2,
+    size: int = 32,
+    eval_every: int = 20,
+    repeats: int = 2,
+    refresh_hz: float = 4.0,
+    threads: int | None = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Throughput of a short CPU training run with and without a live dashboard, as a ratio.
+
+    Runs ``repeats`` pairs of the same :class:`~dsl_explore.training.TrainingRun` (one
+    without, one with a :class:`~dsl_explore.widgets.TrainingDashboard` refreshing at
+    ``refresh_hz``), alternating which goes first, after one untimed warm-up run. Throughput
+    is ``steps / wall time`` from ``run.start()`` to ``run.join()`` (evaluations included).
+
+    Parameters
+    ----------
+    steps : int
+        Training steps per run.
+    spatial_dims, size : int
+        The data: ``"blobs"`` of ``size`` per axis (an 8-channel autoencoder, batch 16).
+    eval_every : int
+        Evaluations (new snapshots for the dashboard to draw) every this many steps.
+    repeats : int
+        Pairs of runs.
+    refresh_hz : float
+        The dashboard's refresh rate.
+    threads : int or None
+        torch intra-op threads for the runs (restored afterwards; default 1). On a busy
+        2-core machine a small model with 2 OpenMP threads runs several times slower and an
+        order of magnitude noisier than with 1 (the threads spin-wait for a core), which
+        would swamp the measurement. None keeps torch's setting.
+    seed : int
+        Data and model seed.
+
+    Returns
+    -------
+    dict
+        ``config`` (the run's fields), ``refresh_hz``, ``torch_threads``, ``without`` and
+        ``with`` (``{"steps_per_s": [...], "median": float}``), ``pair_ratios`` (with /
+        without, per pair), ``ratio`` (median with / median without), ``cost`` (``1 -
+        ratio``), ``target`` (:data:`DASHBOARD_TARGET`), ``meets_target``, ``redraws`` (per
+        dashboard run), ``dashboard_cpu_share`` (median CPU time of the dashboard's refreshes
+        over the run's wall time: its direct cost, free of the run-to-run noise) and
+        ``seconds`` (the whole measurement).
+
+    Examples
+    --------
+    >>> res = bench_dashboard_overhead(steps=40, repeats=1)  # doctest: +SKIP
+    >>> 0.5 < res["ratio"] < 1.5  # doctest: +SKIP
+    True
+    """
+    for name, v in (("steps", steps), ("repeats", repeats), ("eval_every", eval_every)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise ValueError(f"threads must be None or an int >= 1, got {threads!r}")
+    import torch
+
+    from dsl_explore.training import TrainingConfig
+
+    cfg = TrainingConfig(
+        data="blobs", spatial_dims=spatial_dims, size=size, n_samples=96, batch_size=16,
+        base_channels=8, compression=16, loss="mse+dsl", steps=steps, eval_every=eval_every,
+        eval_samples=4, seed=seed, data_seed=seed, device="cpu",
+    )
+    old_threads = torch.get_num_threads()
+    t_start = time.perf_counter()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        _timed_run(cfg.replace(steps=min(steps, 2 * eval_every)), dashboard=True,
+                   refresh_hz=refresh_hz)  # warm-up: imports, allocator, first figures
+        without: list[float] = []
+        with_: list[float] = []
+        redraws: list[int | None] = []
+        cpu_share: list[float] = []
+        for i in range(repeats):
+            order = (False, True) if i % 2 == 0 else (True, False)
+            pair: dict[bool, float] = {}
+            for dashboard in order:
+                r = _timed_run(cfg, dashboard=dashboard, refresh_hz=refresh_hz)
+                pair[dashboard] = r["steps_per_s"]
+                if dashboard:
+                    redraws.append(r["redraws"])
+                    cpu_share.append(r["dashboard_cpu_s"] / r["wall_s"])
+            without.append(pair[False])
+            with_.append(pair[True])
+        used_threads = torch.get_num_threads()
+    finally:
+        if threads is not None:
+            torch.set_num_threads(old_threads)
+    med_without, med_with = statistics.median(without), statistics.median(with_)
+    ratio = med_with / med_without
+    return {
+        "config": {k: v for k, v in cfg.to_dict().items()
+                   if k in ("spatial_dims", "size", "steps", "eval_every", "batch_size",
+                            "base_channels", "loss", "device")},
+        "refresh_hz": refresh_hz,
+        "torch_threads": used_threads,
+        "without": {"steps_per_s": [round(v, 2) for v in without],
+                    "median": round(med_without, 2)},
+        "with": {"steps_per_s": [round(v, 2) for v in with_], "median": round(med_with, 2)},
+        "pair_ratios": [round(w / wo, 3) for w, wo in zip(with_, without, strict=True)],
+        "ratio": round(ratio, 3),
+        "cost": round(1.0 - ratio, 3),
+        "target": DASHBOARD_TARGET,
+        "meets_target": (1.0 - ratio) < DASHBOARD_TARGET,
+        "redraws": redraws,
+        "dashboard_cpu_share": round(statistics.median(cpu_share), 4),
+        "seconds": round(time.perf_counter() - t_start, 1),
+    }
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -171,6 +353,19 @@ def format_table(result: dict[str, Any]) -> str:
             f"{r['weight']['median_ms']:>10.1f} {sl:>9} {target:>8}"
         )
     m = result["machine"]
+    d = result.get("dashboard")
+    if d is not None:
+        c = d["config"]
+        lines.append(
+            f"dashboard overhead: {d['with']['median']:.3g} steps/s with a live dashboard vs "
+            f"{d['without']['median']:.3g} without -> ratio {d['ratio']:.3f} (cost "
+            f"{100 * d['cost']:.1f} %, target < {100 * d['target']:.0f} % "
+            f"{'ok' if d['meets_target'] else 'MISS'}); pairs {d['pair_ratios']}; the "
+            f"dashboard's own CPU {100 * d['dashboard_cpu_share']:.1f} % of the wall time; "
+            f"{c['spatial_dims']}D {'x'.join(map(str, c['size']))}, {c['steps']} steps, "
+            f"eval every {c['eval_every']}, refresh {d['refresh_hz']:g} Hz, "
+            f"torch threads {d['torch_threads']}, {d['seconds']:.0f} s"
+        )
     lines.append(
         f"median of {result['repeats']} changes after a warm-up; {m['cpu_count']} CPUs, "
         f"torch {m['torch']} ({m['torch_threads']} threads; widget updates use "
@@ -188,8 +383,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     p.add_argument("--repeats", type=int, default=5, help="timed changes per control (5)")
-    p.add_argument("--cases", default="1d,2d,3d",
-                   help="comma-separated subset of 1d,2d,3d (default: all)")
+    p.add_argument("--cases", default="1d,2d,3d,dashboard",
+                   help="comma-separated subset of 1d,2d,3d,dashboard (default: all; "
+                   "'dashboard' is the training-throughput cost of a live dashboard)")
+    p.add_argument("--dashboard-steps", type=int, default=200,
+                   help="training steps per run of the dashboard case (200)")
+    p.add_argument("--dashboard-repeats", type=int, default=2,
+                   help="pairs of runs (without/with a dashboard) of the dashboard case (2)")
     p.add_argument("--seed", type=int, default=0, help="data seed (0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
@@ -199,7 +399,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark for parsed arguments; prints a table (or JSON); returns 0."""
     cases = [c.strip() for c in str(args.cases).split(",") if c.strip()]
-    result = bench_ui(repeats=args.repeats, cases=cases, seed=args.seed)
+    result = bench_ui(repeats=args.repeats, cases=cases, seed=args.seed,
+                      dashboard_steps=args.dashboard_steps,
+                      dashboard_repeats=args.dashboard_repeats)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 

@@ -275,6 +275,15 @@ def _add_bench_parser(subparsers: Any) -> None:
 register(_add_bench_parser)
 
 
+def _add_export_parser(subparsers: Any) -> None:
+    from dsl_explore import run_figures
+
+    run_figures.add_parser(subparsers)
+
+
+register(_add_export_parser)
+
+
 # --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------

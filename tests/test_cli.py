@@ -115,3 +115,10 @@ def test_registrar_hook():
         assert calls == ["hi"]
     finally:
         cli.REGISTRARS.remove(add_parser)
+
+
+def test_export_subcommand_is_registered(capsys):
+    from dsl_explore.cli import main
+
+    assert main(["export", "--help"]) == 0
+    assert "RUN_DIR" in capsys.readouterr().out
