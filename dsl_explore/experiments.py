@@ -256,9 +256,19 @@ def reproduce(
                 "config": cfg.to_dict(),
             }
         )
-    wall = time.perf_counter() - t_start
+        # keep what is done so far (results.json with "complete": false) in case of a crash
+        _write_results(
+            out, runs, dims_t, seeds, quick, size, steps, dev, t_start, complete=False
+        )
+    return _write_results(out, runs, dims_t, seeds, quick, size, steps, dev, t_start)
+
+
+def _write_results(
+    out: Path, runs: list[dict[str, Any]], dims_t: tuple[int, ...], seeds: int, quick: bool,
+    size: int | None, steps: int | None, dev: torch.device, t_start: float,
+    *, complete: bool = True,
+) -> dict[str, Any]:
     summary = _summarise(runs, dims_t)
-    change = _betti_change(runs, dims_t)
     result = {
         "settings": {
             "dims": list(dims_t),
@@ -270,15 +280,17 @@ def reproduce(
             "losses": {k: dict(v) for k, v in LOSS_SETTINGS.items()},
             "common": dict(_COMMON),
         },
+        "complete": complete,
         "machine": _machine(),
-        "wall_seconds": wall,
+        "wall_seconds": time.perf_counter() - t_start,
         "runs": runs,
         "summary": summary,
-        "betti_change": change,
+        "betti_change": _betti_change(runs, dims_t),
     }
     atomic_write_text(out / "results.json", json.dumps(_jsonable(result), indent=1) + "\n")
-    atomic_write_text(out / "table.csv", _table_csv(summary))
-    atomic_write_text(out / "table.md", _table_md(result))
+    if complete:
+        atomic_write_text(out / "table.csv", _table_csv(summary))
+        atomic_write_text(out / "table.md", _table_md(result))
     return result
 
 
@@ -317,10 +329,10 @@ def _betti_change(runs: list[dict[str, Any]], dims: Sequence[int]) -> dict[str, 
             mean = statistics.fmean(r["betti_total"] for r in sel)
             per_seed = []
             for r in sel:
-                ref = next(b for b in base if b["seed"] == r["seed"])
+                ref = next((b for b in base if b["seed"] == r["seed"]), None)
                 per_seed.append(
                     100.0 * (r["betti_total"] - ref["betti_total"]) / ref["betti_total"]
-                    if ref["betti_total"] > 0
+                    if ref is not None and ref["betti_total"] > 0
                     else float("nan")
                 )
             entry[loss] = {
