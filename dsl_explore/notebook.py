@@ -346,20 +346,124 @@ def plot_betti_curves(
     d = by.shape[-1]
     fig = make_subplots(rows=1, cols=d, subplot_titles=[f"β{q}" for q in range(d)])
     for q in range(d):
-        for who, b, color, dash in (("target", by, style.TARGET_COLOR, "solid"),
-                                    ("reconstruction", bx, style.RECON_COLOR, "dash")):
-            fig.add_trace(go.Scatter(
-                x=thr, y=b[:, q], mode="lines", name=who, legendgroup=who,
-                showlegend=q == 0, line={"color": color, "width": 2.5, "dash": dash},
-                hovertemplate=f"{who}: t=%{{x:.3g}}, β{q}=%{{y}}<extra></extra>",
-                meta={"role": "betti", "panel": "target" if who == "target" else "recon",
-                      "q": q},
-            ), row=1, col=q + 1)
+        for who, b, color, dash in (
+            ("target", by, style.TARGET_COLOR, "solid"),
+            ("reconstruction", bx, style.RECON_COLOR, "dash"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=thr,
+                    y=b[:, q],
+                    mode="lines",
+                    name=who,
+                    legendgroup=who,
+                    showlegend=q == 0,
+                    line={"color": color, "width": 2.5, "dash": dash},
+                    hovertemplate=f"{who}: t=%{{x:.3g}}, β{q}=%{{y}}<extra></extra>",
+                    meta={
+                        "role": "betti",
+                        "panel": "target" if who == "target" else "recon",
+                        "q": q,
+                    },
+                ),
+                row=1,
+                col=q + 1,
+            )
         fig.update_xaxes(title_text="threshold t", row=1, col=q + 1)
     fig.update_yaxes(title_text="Betti number of {f ≤ t}", row=1, col=1)
     err = betti_error(x, y)
     per = ", ".join(f"β{q} {v:.3g}" for q, v in enumerate(err.per_dim))
     default = (f"{name} · " if name else "") + f"Betti curves · Betti error {err.total:.3g} ({per})"
-    style.apply_style(fig, title=title if title is not None else default,
-                      width=width, height=height, legend_top=False)
+    style.apply_style(
+        fig,
+        title=title if title is not None else default,
+        width=width,
+        height=height,
+        legend_top=False,
+    )
     return fig
+
+
+def plot_reproduce(result: dict, *, metric: str = "betti_total"):
+    """Bar chart of one metric of :func:`dsl_explore.experiments.reproduce`'s summary.
+
+    One group of bars per dimensionality, one bar per loss (mean over seeds, error bar = std).
+
+    Parameters
+    ----------
+    result : dict
+        What ``reproduce`` returns (or its ``results.json``).
+    metric : str
+        A summary key such as ``"betti_total"``, ``"mse"``, ``"spurious"``, ``"count_rate"``.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    from dsl_explore.plots.style import TEMPLATE
+
+    summary = result["summary"]
+    if not summary or metric not in summary[0]:
+        keys = sorted(summary[0]) if summary else []
+        raise ValueError(f"metric must be one of the summary keys {keys}, got {metric!r}")
+    fig = go.Figure()
+    for loss in dict.fromkeys(row["loss"] for row in summary):
+        rows = [r for r in summary if r["loss"] == loss]
+        fig.add_trace(
+            go.Bar(
+                name=loss,
+                x=[f"{r['dims']}D" for r in rows],
+                y=[r[metric][0] for r in rows],
+                error_y={"type": "data", "array": [r[metric][1] for r in rows]},
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="group",
+        width=700,
+        height=420,
+        title=f"{metric} on held-out samples (mean ± std over seeds)",
+        xaxis_title="data",
+        yaxis_title=metric,
+    )
+    return fig
+
+
+def cost_comparison(sides: Sequence[int], *, seed: int = 0) -> list[dict[str, float]]:
+    """Seconds for DSL fwd+bwd (torch and fused C path) vs gudhi persistent homology, per size.
+
+    For each ``side``, one random ``side^3`` volume (``(1, 1, side, side, side)`` float32):
+    DSL forward+backward with the torch reference and with ``backend="cpu"``, and
+    ``gudhi.CubicalComplex(vertices=...).compute_persistence()``; best of 3 for DSL, one run
+    for gudhi.
+    """
+    import time
+
+    import gudhi
+    import torch
+
+    from dsl_explore.loss import directional_sign_loss
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for side in sides:
+        a = rng.random((side, side, side)).astype(np.float32)
+        x = torch.from_numpy(a)[None, None]
+        y = torch.from_numpy(rng.random((side, side, side)).astype(np.float32))[None, None]
+        row: dict[str, float] = {"side": side}
+        for backend in ("torch", "cpu"):
+            best = float("inf")
+            for _ in range(3):
+                xg = x.clone().requires_grad_(True)
+                t0 = time.perf_counter()
+                directional_sign_loss(xg, y, backend=backend).backward()
+                best = min(best, time.perf_counter() - t0)
+            row[f"dsl_{backend}_s"] = best
+        t0 = time.perf_counter()
+        gudhi.CubicalComplex(vertices=a.astype(np.float64)).compute_persistence()
+        row["gudhi_s"] = time.perf_counter() - t0
+        row["ph_over_fused_dsl"] = row["gudhi_s"] / row["dsl_cpu_s"]
+        rows.append(row)
+    return rows
