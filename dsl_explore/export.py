@@ -42,6 +42,7 @@ __all__ = [
     "ExportError",
     "atomic_write_bytes",
     "atomic_write_text",
+    "browser_available",
     "export_session",
     "save_figure",
     "save_figures",
@@ -343,6 +344,15 @@ def _find_browser() -> str | bool | None:
     if not found or not Path(found).is_file():
         return None
     return str(found)
+
+
+def browser_available() -> bool:
+    """True when kaleido can find a Chrome/Chromium for PNG, SVG and PDF export.
+
+    Uses kaleido's own lookup (``BROWSER_PATH``, ``PATH``, the usual install locations), so
+    the answer matches what :func:`save_figure` will do.
+    """
+    return _find_browser() is not None
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,24 +138,15 @@ def figures_dir(name: str) -> Path:
         return out
 
 
-def _browser() -> str | None:
-    env = os.environ.get("BROWSER_PATH", "").strip()
-    if env and Path(env).is_file():
-        return env
-    for cand in ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome"):
-        found = shutil.which(cand)
-        if found:
-            return found
-    return None
-
-
 def figure_formats() -> tuple[str, ...]:
     """Formats for :func:`dsl_explore.export.save_figures`: PNG with a browser, else HTML.
 
     Static images are rendered by kaleido in a headless Chrome/Chromium (``BROWSER_PATH`` or
     one on ``PATH``); without one the notebooks still export, as self-contained HTML pages.
     """
-    return ("png",) if _browser() else ("html",)
+    from dsl_explore.export import browser_available
+
+    return ("png",) if browser_available() else ("html",)
 
 
 def degrade(
