@@ -52,15 +52,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create the venv and install dsl_explore[test] (editable)
 
-test: $(STAMP) ## lint + pytest (-n 2, DSL_EXPLORE_QUICK=1); non-zero on any failure
+test: $(STAMP) ## lint, import contracts, types, pytest (-n 2, DSL_EXPLORE_QUICK=1)
 	scripts/ensure-browser
-	"$(BIN)/ruff" check .
+	$(MAKE) --no-print-directory lint
 	export PATH="$(abspath $(BIN)):$$PATH" DSL_EXPLORE_QUICK=1 MPLBACKEND=Agg \
 	  PYVISTA_OFF_SCREEN=true; \
 	"$(BIN)/python" -m pytest $(XDIST_ARGS) $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff check
+lint: $(STAMP) ## ruff, the import-linter contracts (layers, private names) and mypy
 	"$(BIN)/ruff" check .
+	"$(BIN)/lint-imports" --no-cache
+	"$(BIN)/mypy"
 
 lab: $(STAMP) ## JupyterLab on http://127.0.0.1:$(PORT) with a token (never 0.0.0.0)
 	PORT="$(PORT)" TOKEN="$(TOKEN)" VENV="$(VENV)" scripts/lab
