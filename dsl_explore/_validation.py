@@ -124,6 +124,75 @@ def check_finite(a: ArrayLike, name: str) -> None:
         raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
 
 
+def check_int(
+    value: object, name: str, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Return ``value`` as an int after checking it is an integer (not a bool) in range.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not an integer (``bool`` is refused).
+    ValueError
+        ``value`` lies outside ``[minimum, maximum]``.
+
+    Examples
+    --------
+    >>> check_int(3, "n", minimum=1)
+    3
+    >>> check_int(0, "n", minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: n must be an int >= 1, got 0
+    """
+    if minimum is not None and maximum is not None:
+        rng = f" in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        rng = f" >= {minimum}"
+    elif maximum is not None:
+        rng = f" <= {maximum}"
+    else:
+        rng = ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int{rng}, got {type(value).__name__}")
+    out = int(value)
+    if (minimum is not None and out < minimum) or (maximum is not None and out > maximum):
+        raise ValueError(f"{name} must be an int{rng}, got {out}")
+    return out
+
+
+def check_float(
+    value: object, name: str, *, minimum: float | None = None, strict: bool = False
+) -> float:
+    """Return ``value`` as a finite float, ``>= minimum`` (``> minimum`` when ``strict``).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a real number (``bool`` is refused).
+    ValueError
+        ``value`` is not finite or lies below ``minimum``.
+
+    Examples
+    --------
+    >>> check_float(0.5, "lr", minimum=0, strict=True)
+    0.5
+    >>> check_float(float("nan"), "lr")
+    Traceback (most recent call last):
+    ...
+    ValueError: lr must be a finite number, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (out <= minimum if strict else out < minimum):
+        op = ">" if strict else ">="
+        raise ValueError(f"{name} must be finite and {op} {minimum}, got {value!r}")
+    return out
+
+
 def check_k(k: object, name: str = "k") -> float:
     """Return ``k`` as a float after checking it is a finite number > 0."""
     if isinstance(k, bool) or not isinstance(k, numbers.Real):
