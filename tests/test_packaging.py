@@ -217,7 +217,9 @@ def test_lab_script_generates_a_token_when_empty(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{48}", url.group(1)), url.group(1)
     command = proc.stdout.split("command:", 1)[1]
     assert "--ip=127.0.0.1" in command
-    assert f"--IdentityProvider.token={url.group(1)}" in command
+    assert url.group(1) not in command, "the token must not be on the command line"
+    assert "token" not in command.lower()
+    assert "environment: JUPYTER_TOKEN (set, 48 characters)" in proc.stdout
     assert "--ServerApp.port_retries=0" in command
     assert "0.0.0.0" not in command
     assert ("--allow-root" in command) == (os.geteuid() == 0)
@@ -288,6 +290,13 @@ def test_lab_script_serves_on_loopback_with_token(tmp_path):
             listening += [c.laddr for c in conns if c.status == psutil.CONN_LISTEN]
         assert port in {addr.port for addr in listening}, listening
         assert {addr.ip for addr in listening} == {"127.0.0.1"}, listening
+
+        # The token is in no process's command line (world-readable in /proc), only in
+        # the environment, which /proc shows to the owner alone.
+        for p in [server, *server.children(recursive=True)]:
+            cmdline = Path(f"/proc/{p.pid}/cmdline").read_bytes()
+            assert token.encode() not in cmdline, p.cmdline()
+        assert stat.S_IMODE(os.stat(f"/proc/{proc.pid}/environ").st_mode) & 0o077 == 0
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
