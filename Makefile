@@ -16,6 +16,8 @@ VENV ?= .venv
 PORT ?= 8888
 TOKEN ?=
 PYTEST_ARGS ?=
+# Constraints file of tested versions; `make LOCK= test` installs unpinned.
+LOCK ?= constraints.txt
 # Two workers (CI has 2 cores); whole files go to one worker so module-scoped
 # fixtures (a JupyterLab server, a browser) start once.
 XDIST_ARGS ?= -n 2 --dist loadfile
@@ -23,7 +25,7 @@ XDIST_ARGS ?= -n 2 --dist loadfile
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test lint lab clean
+.PHONY: help install test lint lab lock clean
 
 help: ## show this help
 	@echo "dsl_explore make targets:"
@@ -37,7 +39,7 @@ help: ## show this help
 # that pip is configured with (find-links, CPU build) without touching an index.
 # Where there is none that attempt fails quickly and `pip install -e .[test]`
 # then picks whatever torch pip chooses for the machine.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@echo "==> installing dsl_explore[test] into $(VENV)"
 	@test -x "$(BIN)/python" || $(PYTHON) -m venv "$(VENV)"
 	@if "$(BIN)/python" -c 'import torch' >/dev/null 2>&1; then \
@@ -47,7 +49,7 @@ $(STAMP): pyproject.toml
 	  "$(BIN)/python" -m pip install --no-index --no-deps torch \
 	    || echo "==> no local torch wheel; pip will choose torch for this machine"; \
 	fi
-	"$(BIN)/python" -m pip install -e ".[test]"
+	"$(BIN)/python" -m pip install -e ".[test]" $(if $(LOCK),-c "$(LOCK)")
 	@touch "$@"
 
 install: $(STAMP) ## create the venv and install dsl_explore[test] (editable)
@@ -66,6 +68,13 @@ lint: $(STAMP) ## ruff, the import-linter contracts (layers, private names) and 
 
 lab: $(STAMP) ## JupyterLab on http://127.0.0.1:$(PORT) with a token (never 0.0.0.0)
 	PORT="$(PORT)" TOKEN="$(TOKEN)" VENV="$(VENV)" scripts/lab
+
+lock: $(STAMP) ## rewrite constraints.txt from the venv (after a dependency change)
+	@{ sed -n '/^#/p' constraints.txt; \
+	   "$(BIN)/python" -m pip freeze --exclude-editable \
+	     | grep -v -i -E '^(torch|triton|nvidia-|dsl-explore)([=<> ]|$$)'; } > constraints.txt.tmp
+	@mv constraints.txt.tmp constraints.txt
+	@echo "==> constraints.txt: $$(grep -vc '^#' constraints.txt) pinned packages"
 
 clean: ## remove the venv and caches
 	rm -rf "$(VENV)" .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
