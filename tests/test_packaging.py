@@ -416,9 +416,11 @@ def test_lock_pins_every_requirement_within_its_range():
 
 
 def test_make_installs_the_lock_by_default_and_unpinned_on_request():
-    pinned = subprocess.run(["make", "-n", "-B", "install"], cwd=ROOT, capture_output=True, text=True)
-    unpinned = subprocess.run(["make", "-n", "-B", "install", "LOCK="], cwd=ROOT, capture_output=True,
-                              text=True)
+    def dry_run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["make", "-n", "-B", "install", *extra], cwd=ROOT,
+                              capture_output=True, text=True)
+
+    pinned, unpinned = dry_run(), dry_run("LOCK=")
     pinned_lines = [ln for ln in pinned.stdout.splitlines() if "pip install -e" in ln]
     unpinned_lines = [ln for ln in unpinned.stdout.splitlines() if "pip install -e" in ln]
     assert pinned_lines, pinned.stdout + pinned.stderr
