@@ -21,8 +21,8 @@ lexicographically, so no two samples are ever equal.
     link of a vertex is split into its lower and upper parts and their connected components are
     counted. ``triangulation="kuhn"`` (the default) is the Kuhn (Freudenthal) triangulation whose
     diagonals run along the offsets ``(+1, +1)`` / ``(-1, -1)`` (``(+1, +1, +1)`` in 3D);
-    ``triangulation="ttk"`` is TTK's implicit triangulation, the Kuhn one mirrored along the last
-    spatial axis (diagonals ``(+1, -1)`` / ``(-1, +1)``), with which the labels match TTK's.
+    ``triangulation="ttk"`` is the Kuhn one mirrored along the last spatial axis of length > 1
+    (2D diagonals ``(+1, -1)`` / ``(-1, +1)``), the orientation of TTK's implicit triangulation.
 
 The computation runs in torch on the input's device (numpy input is wrapped without a copy and
 computed on the CPU); there is no Python loop over vertices.
