@@ -8,15 +8,21 @@ lexicographically, so no two samples are ever equal.
     A vertex is a minimum (maximum) along an axis if it is lower (higher) than its one or two
     neighbours along that axis. It is a MINIMUM if it is a minimum along every spatial axis, a
     MAXIMUM if it is a maximum along every one, a SADDLE if it is a minimum along one axis and a
-    maximum along another, and REGULAR otherwise. Its MINIMUM / MAXIMUM labels are exactly the
-    births of connected components of the sub- / super-level sets of the cubical (vertex-valued)
-    complex of the grid, i.e. the dimension-0 persistence pairs of
-    ``gudhi.CubicalComplex(vertices=x)``.
+    maximum along another, and REGULAR otherwise. Its MINIMUM labels are exactly the births of
+    the dimension-0 persistence pairs of the lower-star filtration of the cubical
+    (vertex-valued) complex of the grid *ordered by SoS*, i.e. of
+    ``gudhi.CubicalComplex(vertices=r)`` with ``r`` the SoS rank of ``x`` (MAXIMUM: the same for
+    ``-r``). With ``x`` itself, gudhi drops the pairs whose birth and death values are equal:
+    ``#MINIMUM == #(H0 intervals of x) + #(zero-persistence pairs of the SoS order)``, and the
+    last term is 0 on tie-free data.
 
 ``method="pl"``
-    The piecewise-linear classification of Banchoff, as used by the Topology ToolKit, on the
-    Kuhn (Freudenthal) triangulation of the grid: the link of a vertex is split into its lower
-    and upper parts and their connected components are counted.
+    The piecewise-linear classification of Banchoff, as used by the Topology ToolKit (TTK): the
+    link of a vertex is split into its lower and upper parts and their connected components are
+    counted. ``triangulation="kuhn"`` (the default) is the Kuhn (Freudenthal) triangulation whose
+    diagonals run along the offsets ``(+1, +1)`` / ``(-1, -1)`` (``(+1, +1, +1)`` in 3D);
+    ``triangulation="ttk"`` is the Kuhn one mirrored along the last spatial axis of length > 1
+    (2D diagonals ``(+1, -1)`` / ``(-1, +1)``), the orientation of TTK's implicit triangulation.
 
 The computation runs in torch on the input's device (numpy input is wrapped without a copy and
 computed on the CPU); there is no Python loop over vertices.
@@ -29,6 +35,7 @@ import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -48,6 +55,7 @@ from dsl_explore._validation import (
 
 __all__ = [
     "METHODS",
+    "TRIANGULATIONS",
     "CriticalMismatch",
     "CriticalType",
     "count_critical_points",
@@ -58,13 +66,18 @@ __all__ = [
 METHODS: tuple[str, ...] = ("axis", "pl")
 """The classifications :func:`critical_points` knows."""
 
+TRIANGULATIONS: tuple[str, ...] = ("kuhn", "ttk")
+"""The grid triangulations ``method="pl"`` knows (see :func:`critical_points`)."""
+
 
 class CriticalType(enum.IntEnum):
     """Label codes of :func:`critical_points` (stored as ``int8``).
 
     ``SADDLE`` is any saddle for ``method="axis"`` and in 1D/2D; in 3D with ``method="pl"`` it is
-    a 1-saddle (it joins components of the sub-level set) and ``SADDLE2`` a 2-saddle (it joins
-    components of the super-level set).
+    a 1-saddle (it joins components of the sub-level set), ``SADDLE2`` a 2-saddle (it joins
+    components of the super-level set) and ``DEGENERATE`` a vertex that is both at once (its
+    lower and its upper link each have 2+ components; TTK's "degenerate" type), to be counted
+    as a 1-saddle *and* a 2-saddle (``return_multiplicity="split"`` gives both multiplicities).
     """
 
     REGULAR = 0
@@ -72,6 +85,11 @@ class CriticalType(enum.IntEnum):
     MAXIMUM = 2
     SADDLE = 3
     SADDLE2 = 4
+    DEGENERATE = 5
+
+
+Multiplicity = bool | Literal["split"]
+"""The values of ``return_multiplicity``."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,6 +100,14 @@ class CriticalType(enum.IntEnum):
 def _check_flag(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _check_multiplicity(value: object) -> bool | str:
+    if isinstance(value, str) and value == "split":
+        return "split"
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"return_multiplicity must be a bool or 'split', got {value!r}")
     return bool(value)
 
 
@@ -111,7 +137,9 @@ def _as_comparable(x: ArrayLike) -> torch.Tensor:
     return t
 
 
-def _shift(ndim: int, dims: Sequence[int], offset: Sequence[int]) -> tuple[tuple, tuple]:
+def _shift(
+    ndim: int, dims: Sequence[int], offset: Sequence[int]
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """Index tuples ``(centre, neighbour)`` pairing each vertex with its neighbour at ``offset``."""
     centre: list[slice] = [slice(None)] * ndim
     neighbour: list[slice] = [slice(None)] * ndim
@@ -186,9 +214,11 @@ def _component_table(k: int) -> np.ndarray:
     return table
 
 
-def _axis_labels(
-    t: torch.Tensor, dims: tuple[int, ...], per_axis: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+Labels = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""``(labels, m1, m2)``: codes and the multiplicities as 1-saddle / SADDLE and as 2-saddle."""
+
+
+def _axis_labels(t: torch.Tensor, dims: tuple[int, ...], per_axis: bool) -> Labels:
     code = {c: torch.tensor(int(c), dtype=torch.int8, device=t.device) for c in CriticalType}
     if per_axis:
         planes = []
@@ -200,40 +230,60 @@ def _axis_labels(
                 plane = torch.where(is_max, code[CriticalType.MAXIMUM], plane)
             planes.append(plane)
         labels = torch.stack(planes, dim=-1)
-        return labels, torch.zeros_like(labels)
+        return labels, torch.zeros_like(labels), torch.zeros_like(labels)
     active = [d for d in dims if t.shape[d] > 1]
     if not active:  # one vertex per sample: one component, born at that vertex
         labels = torch.full(t.shape, int(CriticalType.MINIMUM), dtype=torch.int8, device=t.device)
-        return labels, torch.zeros_like(labels)
-    all_min = all_max = any_min = any_max = None
-    for d in active:
+        return labels, torch.zeros_like(labels), torch.zeros_like(labels)
+    all_min, all_max = _axis_extrema(t, active[0])
+    any_min, any_max = all_min.clone(), all_max.clone()
+    for d in active[1:]:
         is_min, is_max = _axis_extrema(t, d)
-        if all_min is None:
-            all_min, all_max, any_min, any_max = is_min, is_max, is_min.clone(), is_max.clone()
-        else:
-            all_min, all_max = all_min & is_min, all_max & is_max
-            any_min, any_max = any_min | is_min, any_max | is_max
+        all_min, all_max = all_min & is_min, all_max & is_max
+        any_min, any_max = any_min | is_min, any_max | is_max
     saddle = any_min & any_max & ~all_min & ~all_max
     labels = torch.zeros(t.shape, dtype=torch.int8, device=t.device)
     labels = torch.where(saddle, code[CriticalType.SADDLE], labels)
     labels = torch.where(all_min, code[CriticalType.MINIMUM], labels)
     labels = torch.where(all_max, code[CriticalType.MAXIMUM], labels)
-    return labels, saddle.to(torch.int8)
+    return labels, saddle.to(torch.int8), torch.zeros_like(labels)
 
 
-def _pl_labels(t: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    k = len(dims)
-    offsets = _kuhn_offsets(k)
-    n_pos = len(offsets) // 2
+def _pl_offsets(
+    shape: Sequence[int], axes: tuple[int, ...], triangulation: str
+) -> list[tuple[tuple[int, ...], bool]]:
+    """``(offset, later)`` for each neighbour of the triangulation, in ``_kuhn_offsets`` order.
+
+    ``axes`` are in increasing order; offset entry ``i`` moves along ``axes[i]``. For ``"ttk"``
+    the entry of the last axis of length > 1 is negated (the Kuhn triangulation mirrored along
+    that axis). ``later``: the neighbour has the larger flat C-order index, i.e. the first
+    non-zero entry is +1 (this is what SoS compares, so the tie-break stays the original index).
+    """
+    mirror = None
+    if triangulation == "ttk":
+        effective = [i for i, d in enumerate(axes) if shape[d] > 1]
+        mirror = effective[-1] if effective else None
+    out = []
+    for off in _kuhn_offsets(len(axes)):
+        o = tuple(-v if i == mirror else v for i, v in enumerate(off))
+        out.append((o, next(v for v in o if v) > 0))
+    return out
+
+
+def _pl_labels(t: torch.Tensor, dims: tuple[int, ...], triangulation: str) -> Labels:
+    axes = tuple(sorted(dims))
+    k = len(axes)
     lower = torch.zeros(t.shape, dtype=torch.int32, device=t.device)
     exists = torch.zeros(t.shape, dtype=torch.int32, device=t.device)
-    for j, off in enumerate(offsets):
-        centre, neighbour = _shift(t.ndim, dims, off)
-        # SoS: a "+" neighbour has the larger flat index, a "-" neighbour the smaller one.
-        below = t[neighbour] < t[centre] if j < n_pos else t[neighbour] <= t[centre]
+    for j, (off, later) in enumerate(_pl_offsets(t.shape, axes, triangulation)):
+        centre, neighbour = _shift(t.ndim, axes, off)
+        # SoS: a later neighbour is lower iff its value is smaller, an earlier one iff not larger.
+        below = t[neighbour] < t[centre] if later else t[neighbour] <= t[centre]
         lower[centre] |= below.to(torch.int32) << j
         exists[centre] |= 1 << j
     upper = exists & ~lower
+    # Mirroring an axis is linear, so it maps the Kuhn link graph onto the mirrored one:
+    # neighbour j is adjacent to neighbour i in both, and one component table serves both.
     table = torch.from_numpy(_component_table(k).astype(np.int32)).to(t.device)
     c_lo = table[lower.long()]
     c_up = table[upper.long()]
@@ -244,23 +294,25 @@ def _pl_labels(t: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, to
     inner = ~is_min & ~is_max
     zero = torch.zeros((), dtype=torch.int32, device=t.device)
     if effective == 3:
-        sad1 = inner & (c_lo > 1)
-        sad2 = inner & ~sad1 & (c_up > 1)
-        mult = torch.where(sad1, (c_lo - 1) + torch.clamp(c_up - 1, min=0), zero)
-        mult = torch.where(sad2, c_up - 1, mult)
+        split_lo, split_up = inner & (c_lo > 1), inner & (c_up > 1)
+        sad1, sad2, degenerate = split_lo & ~split_up, split_up & ~split_lo, split_lo & split_up
+        m1 = torch.where(split_lo, c_lo - 1, zero)
+        m2 = torch.where(split_up, c_up - 1, zero)
     else:
         sad1 = inner & ((c_lo > 1) | (c_up > 1))
-        sad2 = torch.zeros_like(sad1)
-        mult = torch.where(sad1, torch.maximum(c_lo, c_up) - 1, zero)
+        sad2 = degenerate = torch.zeros_like(sad1)
+        m1 = torch.where(sad1, torch.maximum(c_lo, c_up) - 1, zero)
+        m2 = torch.zeros_like(m1)
     labels = torch.zeros(t.shape, dtype=torch.int8, device=t.device)
     for mask, c in (
         (is_min, CriticalType.MINIMUM),
         (is_max, CriticalType.MAXIMUM),
         (sad1, CriticalType.SADDLE),
         (sad2, CriticalType.SADDLE2),
+        (degenerate, CriticalType.DEGENERATE),
     ):
         labels = torch.where(mask, torch.tensor(int(c), dtype=torch.int8, device=t.device), labels)
-    return labels, mult.to(torch.int8)
+    return labels, m1.to(torch.int8), m2.to(torch.int8)
 
 
 def _labels_torch(
@@ -269,22 +321,76 @@ def _labels_torch(
     dims: int | Sequence[int] | None,
     method: str,
     per_axis: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    triangulation: str = "kuhn",
+) -> Labels:
     _validate(x, name)
     check_choice(method, "method", METHODS)
     per_axis = _check_flag(per_axis, "per_axis")
+    check_choice(triangulation, "triangulation", TRIANGULATIONS)
     if per_axis and method != "axis":
         raise ValueError(f"per_axis=True needs method='axis', got method={method!r}")
+    if triangulation != "kuhn" and method != "pl":
+        raise ValueError(
+            f"triangulation={triangulation!r} needs method='pl', got method={method!r}"
+        )
     axes = resolve_dims(x.ndim, dims, default="all")
     t = _as_comparable(x)
     if method == "axis":
         return _axis_labels(t, axes, per_axis)
-    return _pl_labels(t, axes)
+    return _pl_labels(t, axes, triangulation)
 
 
 # --------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------
+
+
+@overload
+def critical_points(
+    x: ArrayLike,
+    *,
+    dims: int | Sequence[int] | None = ...,
+    method: str = ...,
+    per_axis: bool = ...,
+    return_multiplicity: Literal[False] = ...,
+    triangulation: str = ...,
+) -> ArrayLike: ...
+
+
+@overload
+def critical_points(
+    x: ArrayLike,
+    *,
+    dims: int | Sequence[int] | None = ...,
+    method: str = ...,
+    per_axis: bool = ...,
+    return_multiplicity: Literal[True],
+    triangulation: str = ...,
+) -> tuple[ArrayLike, ArrayLike]: ...
+
+
+@overload
+def critical_points(
+    x: ArrayLike,
+    *,
+    dims: int | Sequence[int] | None = ...,
+    method: str = ...,
+    per_axis: bool = ...,
+    return_multiplicity: Literal["split"],
+    triangulation: str = ...,
+) -> tuple[ArrayLike, ArrayLike, ArrayLike]: ...
+
+
+@overload
+def critical_points(
+    x: ArrayLike,
+    *,
+    dims: int | Sequence[int] | None = ...,
+    method: str = ...,
+    per_axis: bool = ...,
+    return_multiplicity: Multiplicity = ...,
+    triangulation: str = ...,
+) -> ArrayLike | tuple[ArrayLike, ArrayLike] | tuple[ArrayLike, ArrayLike, ArrayLike]: ...
 
 
 def critical_points(
@@ -293,8 +399,9 @@ def critical_points(
     dims: int | Sequence[int] | None = None,
     method: str = "axis",
     per_axis: bool = False,
-    return_multiplicity: bool = False,
-) -> ArrayLike | tuple[ArrayLike, ArrayLike]:
+    return_multiplicity: Multiplicity = False,
+    triangulation: str = "kuhn",
+) -> ArrayLike | tuple[ArrayLike, ArrayLike] | tuple[ArrayLike, ArrayLike, ArrayLike]:
     r"""Label every sample of a grid field as regular, minimum, maximum or saddle.
 
     Ties are broken by simulation of simplicity: sample :math:`u` is *lower* than :math:`v` iff
@@ -318,12 +425,25 @@ def critical_points(
     where "every axis" means every spatial axis of length > 1 (axes of length 1 have no
     neighbours and are ignored). A sample whose spatial axes all have length 1 is a MINIMUM (it is
     a connected component by itself). MINIMUM labels are the component births of the sub-level
-    sets of the vertex-valued cubical complex, MAXIMUM those of the super-level sets.
+    sets of the vertex-valued cubical complex filtered in SoS order, MAXIMUM those of the
+    super-level sets. Against gudhi, which filters by value only and drops pairs born and dying
+    at one value: with :math:`r` the SoS rank of ``x`` (a tie-free field with the same labels),
+    ``#MINIMUM`` is the number of H0 intervals of ``gudhi.CubicalComplex(vertices=r)``; for ``x``
+    itself it is the number of H0 intervals plus the number of those SoS pairs whose birth and
+    death vertices hold equal values (none on tie-free data). E.g. ``[2, 1, 1, 0]`` has two
+    minima (indices 1 and 3) but one H0 interval, ``(0, inf)``: the minimum at index 1 is born
+    and dies at the value 1.
 
-    **method="pl"** — Banchoff's piecewise-linear classification on the Kuhn triangulation of the
-    grid spanned by ``dims``. The neighbours of :math:`v` are the offsets :math:`o` whose
-    non-zero entries are all :math:`+1` or all :math:`-1` (2 in 1D, 6 in 2D, 14 in 3D); the
-    triangulation is a flag complex, so the link of :math:`v` is the graph on its existing
+    **method="pl"** — Banchoff's piecewise-linear classification on a Freudenthal triangulation
+    of the grid spanned by ``dims``. With ``triangulation="kuhn"`` (the default) the neighbours
+    of :math:`v` are the offsets :math:`o` whose non-zero entries are all :math:`+1` or all
+    :math:`-1` (2 in 1D, 6 in 2D, 14 in 3D): the diagonals run along :math:`(+1, +1)` /
+    :math:`(+1, +1, +1)`. ``triangulation="ttk"`` is TTK's implicit triangulation: the same
+    offsets with the entry of the last spatial axis of length > 1 negated (the Kuhn
+    triangulation mirrored along that axis, diagonals along :math:`(+1, -1)`), so the labels
+    are TTK's. Without ties, ``"ttk"`` on ``x`` equals ``"kuhn"`` on ``x`` flipped along that
+    axis, flipped back; with ties they differ, because SoS keeps the flat index of ``x``.
+    The triangulation is a flag complex, so the link of :math:`v` is the graph on its existing
     neighbours in which :math:`u, w` are joined iff :math:`u - w` is itself such an offset. With
     :math:`c_\downarrow, c_\uparrow` the numbers of connected components of the lower link
     (neighbours lower than :math:`v`) and the upper link (the other neighbours):
@@ -332,12 +452,24 @@ def critical_points(
     * else :math:`c_\uparrow = 0`: MAXIMUM;
     * 1D/2D: :math:`c_\downarrow > 1` or :math:`c_\uparrow > 1`: SADDLE of multiplicity
       :math:`\max(c_\downarrow, c_\uparrow) - 1`;
-    * 3D: :math:`c_\downarrow > 1`: SADDLE (1-saddle) of multiplicity :math:`c_\downarrow - 1`,
-      else :math:`c_\uparrow > 1`: SADDLE2 (2-saddle) of multiplicity :math:`c_\uparrow - 1`.
-      A degenerate vertex with both :math:`c_\downarrow > 1` and :math:`c_\uparrow > 1` is
-      labelled a 1-saddle (SADDLE) with multiplicity
-      :math:`(c_\downarrow - 1) + (c_\uparrow - 1)`;
+    * 3D: :math:`c_\downarrow > 1` only: SADDLE (1-saddle) of multiplicity
+      :math:`m_1 = c_\downarrow - 1`; :math:`c_\uparrow > 1` only: SADDLE2 (2-saddle) of
+      multiplicity :math:`m_2 = c_\uparrow - 1`; both: DEGENERATE, a 1-saddle of multiplicity
+      :math:`m_1 = c_\downarrow - 1` *and* a 2-saddle of multiplicity
+      :math:`m_2 = c_\uparrow - 1` (as TTK);
     * otherwise REGULAR.
+
+    With multiplicities these satisfy the Morse identity: for a grid padded with a frame higher
+    than every sample, the vertices inside the frame give
+
+    .. math::
+
+        \#\mathrm{min} - \textstyle\sum m_1 + \sum m_2 - \#\mathrm{max} = 1 \text{ (3D)},
+        \qquad \#\mathrm{min} - \textstyle\sum m_1 + \#\mathrm{max} = 1 \text{ (2D)},
+
+    the Euler characteristic of the box (each simplex is counted at its highest vertex
+    :math:`v`, which contributes :math:`1 - \chi(\text{lower link}) = c_\uparrow - c_\downarrow`
+    in 3D by Alexander duality on the link sphere).
 
     Vertices on the boundary simply have fewer neighbours. Whether the 2D or the 3D rule applies
     is decided by the number of spatial axes of length > 1 (a ``(1, H, W)`` grid is a 2D grid).
@@ -358,8 +490,11 @@ def critical_points(
     per_axis : bool
         Only for ``method="axis"``: return the classification along each axis of ``dims``
         separately (REGULAR / MINIMUM / MAXIMUM; REGULAR along axes of length 1).
-    return_multiplicity : bool
-        Also return the saddle multiplicities.
+    return_multiplicity : bool or "split"
+        ``True``: also return the saddle multiplicities, :math:`m_1 + m_2` per vertex.
+        ``"split"``: also return :math:`m_1` and :math:`m_2` separately.
+    triangulation : {"kuhn", "ttk"}
+        Only for ``method="pl"``: the Kuhn triangulation or TTK's (mirrored), see above.
 
     Returns
     -------
@@ -368,16 +503,22 @@ def critical_points(
         ``per_axis=True``), of ``x``'s kind and device.
     multiplicity : numpy.ndarray or torch.Tensor
         Only with ``return_multiplicity=True``: ``int8`` array of the shape of ``labels``, 0 for
-        non-saddles; for ``method="axis"`` it is 1 at every saddle (and 0 everywhere with
-        ``per_axis=True``).
+        non-saddles, :math:`m_1 + m_2` at SADDLE, SADDLE2 and DEGENERATE vertices; for
+        ``method="axis"`` it is 1 at every saddle (and 0 everywhere with ``per_axis=True``).
+    multiplicity_1, multiplicity_2 : numpy.ndarray or torch.Tensor
+        Only with ``return_multiplicity="split"``, in place of ``multiplicity``: :math:`m_1`
+        (nonzero at SADDLE and DEGENERATE vertices; for ``method="axis"`` 1 at every saddle) and
+        :math:`m_2` (nonzero at SADDLE2 and DEGENERATE vertices of 3D PL grids only), ``int8``.
 
     Raises
     ------
     TypeError
-        If ``x`` is not an array, has a complex dtype, or a flag is not a bool.
+        If ``x`` is not an array, has a complex dtype, ``per_axis`` is not a bool, or
+        ``return_multiplicity`` is neither a bool nor ``"split"``.
     ValueError
         If ``x`` holds NaN / inf, ``dims`` is invalid (or ``None`` with ``x.ndim`` not in 1-3),
-        ``method`` is unknown, or ``per_axis=True`` with ``method="pl"``.
+        ``method`` or ``triangulation`` is unknown, ``per_axis=True`` with ``method="pl"``, or
+        ``triangulation="ttk"`` with ``method="axis"``.
 
     References
     ----------
@@ -406,6 +547,17 @@ def critical_points(
     >>> CriticalType(int(labels[2, 2])).name, int(mult[2, 2])
     ('SADDLE', 1)
 
+    The Morse identity on a random volume padded with a high frame, ties included:
+
+    >>> rng = np.random.default_rng(0)
+    >>> v = np.pad(rng.integers(0, 4, size=(5, 6, 7)), 1, constant_values=9)
+    >>> labels, m1, m2 = critical_points(v, method="pl", return_multiplicity="split")
+    >>> inside = (slice(1, -1),) * 3
+    >>> lab, m1, m2 = labels[inside], m1[inside].astype(int), m2[inside].astype(int)
+    >>> int((lab == CriticalType.MINIMUM).sum() - m1.sum() + m2.sum()
+    ...     - (lab == CriticalType.MAXIMUM).sum())
+    1
+
     Batches keep their layout; torch in, torch out:
 
     >>> import torch
@@ -413,11 +565,13 @@ def critical_points(
     tensor([[1, 2, 1],
             [2, 1, 2]], dtype=torch.int8)
     """
-    return_multiplicity = _check_flag(return_multiplicity, "return_multiplicity")
-    labels, mult = _labels_torch(x, "x", dims, method, per_axis)
-    if not is_torch(x):
-        labels, mult = labels.numpy(), mult.numpy()
-    return (labels, mult) if return_multiplicity else labels
+    multiplicity = _check_multiplicity(return_multiplicity)
+    labels, m1, m2 = _labels_torch(x, "x", dims, method, per_axis, triangulation)
+    parts = [labels, m1, m2] if multiplicity == "split" else [labels, m1 + m2]
+    out: list[ArrayLike] = list(parts) if is_torch(x) else [p.numpy() for p in parts]
+    if multiplicity == "split":
+        return out[0], out[1], out[2]
+    return (out[0], out[1]) if multiplicity else out[0]
 
 
 def count_critical_points(
@@ -425,12 +579,16 @@ def count_critical_points(
     *,
     dims: int | Sequence[int] | None = None,
     method: str = "axis",
+    triangulation: str = "kuhn",
 ) -> dict[str, int]:
     """Count the samples of each :class:`CriticalType` (saddles counted once, not by multiplicity).
 
+    For the counts with multiplicities (the Morse identity), sum the arrays of
+    ``critical_points(..., return_multiplicity="split")``.
+
     Parameters
     ----------
-    x, dims, method
+    x, dims, method, triangulation
         As in :func:`critical_points`.
 
     Returns
@@ -447,9 +605,9 @@ def count_critical_points(
     --------
     >>> import numpy as np
     >>> count_critical_points(np.array([0.0, 2.0, 1.0, 3.0]))
-    {'REGULAR': 0, 'MINIMUM': 2, 'MAXIMUM': 2, 'SADDLE': 0, 'SADDLE2': 0}
+    {'REGULAR': 0, 'MINIMUM': 2, 'MAXIMUM': 2, 'SADDLE': 0, 'SADDLE2': 0, 'DEGENERATE': 0}
     """
-    labels, _ = _labels_torch(x, "x", dims, method, False)
+    labels, _, _ = _labels_torch(x, "x", dims, method, False, triangulation)
     counts = torch.bincount(labels.flatten().long(), minlength=len(CriticalType)).tolist()
     return {c.name: int(counts[int(c)]) for c in CriticalType}
 
@@ -529,6 +687,7 @@ def mismatched_critical_points(
     *,
     dims: int | Sequence[int] | None = None,
     method: str = "axis",
+    triangulation: str = "kuhn",
 ) -> CriticalMismatch:
     """Compare the critical points of a reconstruction ``x`` with those of a target ``y``.
 
@@ -543,7 +702,7 @@ def mismatched_critical_points(
         The reconstruction.
     y : numpy.ndarray or torch.Tensor
         The target: same kind, shape and device as ``x``.
-    dims, method
+    dims, method, triangulation
         As in :func:`critical_points`.
 
     Returns
@@ -556,7 +715,8 @@ def mismatched_critical_points(
     TypeError
         If ``x`` / ``y`` are not arrays of one kind or are complex.
     ValueError
-        If shapes or devices differ, values are not finite, or ``dims`` / ``method`` are invalid.
+        If shapes or devices differ, values are not finite, or ``dims`` / ``method`` /
+        ``triangulation`` are invalid.
 
     Examples
     --------
@@ -569,9 +729,8 @@ def mismatched_critical_points(
     ([[1], [2]], [2, 1])
     """
     check_pair(x, y)
-    lx, _ = _labels_torch(x, "x", dims, method, False)
-    ly, _ = _labels_torch(y, "y", dims, method, False)
-    lx, ly = to_numpy(lx), to_numpy(ly)
+    lx = to_numpy(_labels_torch(x, "x", dims, method, False, triangulation)[0])
+    ly = to_numpy(_labels_torch(y, "y", dims, method, False, triangulation)[0])
     cx, cy = lx != 0, ly != 0
     both = cx & cy
     groups = {

@@ -14,7 +14,10 @@ Constructions
     axis neighbours, and every higher cell (square, cube) takes the maximum of its vertices. The
     sublevel set ``{f <= t}`` is then connected through axis neighbours only (4-connectivity in
     2D, 6-connectivity in 3D), so its ``H0`` matches the axis-aligned finite differences DSL looks
-    at.
+    at: on tie-free data the ``H0`` intervals are born exactly at the axis-wise minima of
+    :func:`dsl_explore.critical.critical_points`. With ties they are fewer: a basin born and
+    merged at one value (the minimum at index 1 of ``[2, 1, 1, 0]``) is a pair of zero
+    persistence, which gudhi leaves out, while simulation of simplicity counts it as a minimum.
 ``construction="top_dimensional_cells"`` (the *T-construction*)
     ``gudhi.CubicalComplex(top_dimensional_cells=arr)``: every value is a pixel / voxel (a
     top-dimensional cell) and lower cells take the minimum of the cells around them, so two low
@@ -51,7 +54,7 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import gudhi
 import numpy as np
@@ -148,7 +151,7 @@ def _diagrams_one(field: np.ndarray, d: int, construction: str) -> list[np.ndarr
     ]
 
 
-def _nest(flat: list, shape: tuple[int, ...]) -> list:
+def _nest(flat: list[Any], shape: tuple[int, ...]) -> list[Any]:
     """Turn a flat row-major list into nested lists of the given (non-empty) shape."""
     if len(shape) == 1:
         return list(flat)
@@ -186,6 +189,7 @@ def _check_threshold_values(thresholds: object) -> np.ndarray:
 
 
 def _check_construction(construction: object) -> str:
+    """The validated construction name (a new name: the argument is typed ``Construction``)."""
     return check_choice(construction, "construction", _CONSTRUCTIONS)
 
 
@@ -260,12 +264,12 @@ def betti_curve(
     >>> betti_curve(ring, thresholds=[0.5])  # one component, one loop
     array([[1, 1]])
     """
-    construction = _check_construction(construction)
+    cons = _check_construction(construction)
     fields, batch_shape, d = _fields(x, "x", dims)
     values = _check_threshold_values(thresholds)
     out = np.zeros((fields.shape[0], values.shape[0], d), dtype=np.int64)
     for n in range(fields.shape[0]):
-        out[n] = _betti_one(fields[n], values, d, construction)
+        out[n] = _betti_one(fields[n], values, d, cons)
     return out.reshape((*batch_shape, values.shape[0], d))
 
 
@@ -315,7 +319,7 @@ def _quantile_thresholds(field: np.ndarray, count: int) -> np.ndarray:
     if field.size == 0:
         return np.zeros(count, dtype=np.float64)
     probs = (np.arange(count, dtype=np.float64) + 0.5) / count
-    return np.quantile(field.reshape(-1), probs).astype(np.float64)
+    return np.asarray(np.quantile(field.reshape(-1), probs), dtype=np.float64)
 
 
 def betti_error(
@@ -389,9 +393,9 @@ def betti_error(
     0.0
     """
     check_pair(x, y, names=("x", "y"))
-    construction = _check_construction(construction)
-    count: int | None = None
-    values: np.ndarray | None = None
+    cons = _check_construction(construction)
+    count: int | None = None  # None: explicit values
+    values = np.zeros(0, dtype=np.float64)
     if isinstance(thresholds, bool):
         raise TypeError("thresholds must be an int count or a 1D sequence of numbers, got a bool")
     if isinstance(thresholds, numbers.Integral):
@@ -409,15 +413,15 @@ def betti_error(
     fy, _, _ = _fields(y, "y", dims)
 
     n_samples = fx.shape[0]
-    n_thr = count if count is not None else values.shape[0]  # type: ignore[union-attr]
+    n_thr = values.shape[0] if count is None else count
     used = np.zeros((n_samples, n_thr), dtype=np.float64)
     per_dim = np.zeros((n_samples, d), dtype=np.float64)
     target_mean = np.zeros(n_samples, dtype=np.float64)
     for n in range(n_samples):
-        thr = _quantile_thresholds(fy[n], count) if count is not None else values
+        thr = values if count is None else _quantile_thresholds(fy[n], count)
         used[n] = thr
-        bx = _betti_one(fx[n], thr, d, construction)
-        by = _betti_one(fy[n], thr, d, construction)
+        bx = _betti_one(fx[n], thr, d, cons)
+        by = _betti_one(fy[n], thr, d, cons)
         per_dim[n] = np.abs(bx - by).mean(axis=0)
         target_mean[n] = by.sum(axis=1).mean()
     total = per_dim.sum(axis=1)
@@ -450,13 +454,15 @@ def persistence_diagrams(
     *,
     dims: int | Sequence[int] | None = None,
     construction: Construction = "vertices",
-) -> list:
+) -> list[Any]:
     """Sublevel-set persistence diagrams of a field, one per homology dimension.
 
     A point ``(b, e)`` of the ``H_q`` diagram is a ``q``-dimensional class born in ``{x <= b}``
     and dying (merging into an older class / being filled) in ``{x <= e}``; ``e = inf`` marks an
     essential class (for a non-empty field only the ``H0`` class of the global minimum, since the
-    whole grid complex is contractible). Pairs of zero persistence are left out.
+    whole grid complex is contractible). Pairs of zero persistence are left out (with ties a
+    component can be born and merged at one value: ``[2, 1, 1, 0]`` has one ``H0`` point,
+    ``(0, inf)``, for two minima).
 
     Parameters
     ----------
@@ -496,9 +502,9 @@ def persistence_diagrams(
            [ 1.,  5.],
            [ 2.,  3.]])
     """
-    construction = _check_construction(construction)
+    cons = _check_construction(construction)
     fields, batch_shape, d = _fields(x, "x", dims)
-    flat = [_diagrams_one(fields[n], d, construction) for n in range(fields.shape[0])]
+    flat = [_diagrams_one(fields[n], d, cons) for n in range(fields.shape[0])]
     if batch_shape == ():
         return flat[0]
     if 0 in batch_shape:
@@ -620,8 +626,8 @@ def diagram_distance(
     0.5
     """
     check_pair(x, y, names=("x", "y"))
-    metric = check_choice(metric, "metric", _METRICS)
-    construction = _check_construction(construction)
+    metric_name = check_choice(metric, "metric", _METRICS)
+    cons = _check_construction(construction)
     r = _check_order(order)
     fx, batch_shape, d = _fields(x, "x", dims)
     fy, _, _ = _fields(y, "y", dims)
@@ -635,7 +641,7 @@ def diagram_distance(
             )
     qs = range(d) if dimension is None else (int(dimension),)
 
-    if metric == "wasserstein":
+    if metric_name == "wasserstein":
 
         def one(a: np.ndarray, b: np.ndarray) -> float:
             return _wasserstein(a, b, r)
@@ -648,10 +654,10 @@ def diagram_distance(
 
     out = np.zeros(fx.shape[0], dtype=np.float64)
     for n in range(fx.shape[0]):
-        dx = _diagrams_one(fx[n], d, construction)
-        dy = _diagrams_one(fy[n], d, construction)
+        dx = _diagrams_one(fx[n], d, cons)
+        dy = _diagrams_one(fy[n], d, cons)
         per_q = np.array([one(dx[q], dy[q]) for q in qs], dtype=np.float64)
-        if metric == "bottleneck":
+        if metric_name == "bottleneck":
             out[n] = per_q.max()
         else:
             out[n] = float(np.sum(per_q**r) ** (1.0 / r))

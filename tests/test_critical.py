@@ -19,11 +19,12 @@ from dsl_explore.critical import (
     mismatched_critical_points,
 )
 
-MIN, MAX, SAD, SAD2, REG = (
+MIN, MAX, SAD, SAD2, DEG, REG = (
     CriticalType.MINIMUM,
     CriticalType.MAXIMUM,
     CriticalType.SADDLE,
     CriticalType.SADDLE2,
+    CriticalType.DEGENERATE,
     CriticalType.REGULAR,
 )
 FAST = settings(max_examples=25, deadline=None)
@@ -43,6 +44,39 @@ def _field(shape: tuple[int, ...], seed: int, ties: bool) -> np.ndarray:
 
 
 fields = st.builds(_field, shapes_any, st.integers(0, 2**32 - 1), st.booleans())
+
+
+def _plant_degenerate(a: np.ndarray, corner: tuple[int, int, int]) -> np.ndarray:
+    """Write into a 3D field (each axis >= 3) the link of a Kuhn-DEGENERATE vertex.
+
+    The centre of the 3x3x3 block at ``corner`` gets 1; its lower link (value 0) is the 6-cycle
+    around offset (1, 1, 1) plus the lone (-1, -1, -1), its upper link (value 2) the lone
+    (1, 1, 1) plus the 6-cycle around (-1, -1, -1): two components each. The other 12 samples
+    of the block keep their values.
+    """
+    a = a.copy()
+    c = tuple(min(v, n - 3) + 1 for v, n in zip(corner, a.shape, strict=True))
+    a[c] = 1.0
+    for o in itertools.product((0, 1), repeat=3):
+        if any(o):
+            lo = 0.0 if sum(o) < 3 else 2.0
+            a[tuple(p + v for p, v in zip(c, o, strict=True))] = lo
+            a[tuple(p - v for p, v in zip(c, o, strict=True))] = 2.0 - lo
+    return a
+
+
+# 3D fields (2..6 per axis, ties or not) with a planted degenerate vertex where they fit one:
+# random small fields rarely have one by themselves.
+fields_3d_degenerate = st.builds(
+    lambda shape, seed, ties, corner: (
+        _plant_degenerate(_field(shape, seed, ties), corner)
+        if min(shape) >= 3 else _field(shape, seed, ties)
+    ),
+    st.tuples(*(st.integers(2, 6),) * 3),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+    st.tuples(*(st.integers(0, 3),) * 3),
+)
 fields_23 = st.builds(
     _field, st.one_of(shapes_2d, shapes_3d), st.integers(0, 2**32 - 1), st.booleans()
 )
@@ -92,7 +126,7 @@ def _is_offset(o: tuple[int, ...]) -> bool:
     return nz in ({1}, {-1})
 
 
-def _components(nodes: list[tuple[int, ...]]) -> int:
+def _components(nodes: list[tuple[int, ...]], is_offset=_is_offset) -> int:
     parent = {u: u for u in nodes}
 
     def find(u):
@@ -102,42 +136,85 @@ def _components(nodes: list[tuple[int, ...]]) -> int:
         return u
 
     for u, w in itertools.combinations(nodes, 2):
-        if _is_offset(tuple(i - j for i, j in zip(u, w, strict=True))):
+        if is_offset(tuple(i - j for i, j in zip(u, w, strict=True))):
             parent[find(u)] = find(w)
     return len({find(u) for u in nodes})
 
 
-def brute_pl(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def brute_pl(
+    a: np.ndarray, triangulation: str = "kuhn"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels and the multiplicities as 1-saddle (m1) and as 2-saddle (m2).
+
+    ``"ttk"``: the Kuhn neighbourhood mirrored along the last axis of length > 1, written out
+    as its own offset set and adjacency test (no flipping of the data).
+    """
     k = a.ndim
-    offsets = [o for o in itertools.product((-1, 0, 1), repeat=k) if _is_offset(o)]
-    effective = sum(n > 1 for n in a.shape)
+    effective_axes = [d for d in range(k) if a.shape[d] > 1]
+    mirror = effective_axes[-1] if triangulation == "ttk" and effective_axes else None
+
+    def flip(o: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(-v if d == mirror else v for d, v in enumerate(o))
+
+    def is_offset(o: tuple[int, ...]) -> bool:
+        return _is_offset(flip(o))
+
+    offsets = [o for o in itertools.product((-1, 0, 1), repeat=k) if is_offset(o)]
+    effective = len(effective_axes)
     labels = np.zeros(a.shape, dtype=np.int8)
-    mult = np.zeros(a.shape, dtype=np.int8)
+    m1 = np.zeros(a.shape, dtype=np.int8)
+    m2 = np.zeros(a.shape, dtype=np.int8)
     for p in np.ndindex(a.shape):
         lo, up = [], []
         for o in offsets:
             q = tuple(c + v for c, v in zip(p, o, strict=True))
             if _inside(q, a.shape):
                 (lo if _key(a, q) < _key(a, p) else up).append(o)
-        c_lo, c_up = _components(lo), _components(up)
+        c_lo, c_up = _components(lo, is_offset), _components(up, is_offset)
         if not lo:
             labels[p] = MIN
         elif not up:
             labels[p] = MAX
         elif effective == 3:
-            if c_lo > 1:
-                labels[p], mult[p] = SAD, (c_lo - 1) + max(c_up - 1, 0)
+            if c_lo > 1 and c_up > 1:
+                labels[p], m1[p], m2[p] = DEG, c_lo - 1, c_up - 1
+            elif c_lo > 1:
+                labels[p], m1[p] = SAD, c_lo - 1
             elif c_up > 1:
-                labels[p], mult[p] = SAD2, c_up - 1
+                labels[p], m2[p] = SAD2, c_up - 1
         elif c_lo > 1 or c_up > 1:
-            labels[p], mult[p] = SAD, max(c_lo, c_up) - 1
-    return labels, mult
+            labels[p], m1[p] = SAD, max(c_lo, c_up) - 1
+    return labels, m1, m2
+
+
+def _h0_intervals(a: np.ndarray) -> np.ndarray:
+    cc = gudhi.CubicalComplex(vertices=a)
+    cc.compute_persistence()
+    return np.asarray(cc.persistence_intervals_in_dimension(0), dtype=np.float64).reshape(-1, 2)
 
 
 def _h0_count(a: np.ndarray) -> int:
-    cc = gudhi.CubicalComplex(vertices=a)
-    cc.compute_persistence()
-    return len(cc.persistence_intervals_in_dimension(0))
+    return len(_h0_intervals(a))
+
+
+def _sos_rank(a: np.ndarray) -> np.ndarray:
+    """The position of each sample in the order of (value, flat index): a tie-free field."""
+    flat = a.ravel()
+    rank = np.empty(flat.size, dtype=np.int64)
+    rank[np.lexsort((np.arange(flat.size), flat))] = np.arange(flat.size)
+    return rank.reshape(a.shape)
+
+
+def _morse_sum(a: np.ndarray, triangulation: str) -> int:
+    """#min - sum m1 + sum m2 - #max (2D: + #max) over ``a`` padded with a frame above it."""
+    padded = np.pad(a, 1, constant_values=a.max() + 1)
+    labels, m1, m2 = critical_points(
+        padded, method="pl", return_multiplicity="split", triangulation=triangulation
+    )
+    inside = (slice(1, -1),) * a.ndim
+    labels, m1, m2 = labels[inside], m1[inside].astype(int), m2[inside].astype(int)
+    sign = 1 if a.ndim == 2 else -1
+    return int((labels == MIN).sum() - m1.sum() + m2.sum() + sign * (labels == MAX).sum())
 
 
 # ------------------------------------------------------------------------------------------
@@ -153,7 +230,23 @@ class TestSmoke:
         assert mult.shape == shape and mult.dtype == np.int8
         assert set(np.unique(labels)) <= {int(c) for c in CriticalType}
         assert (mult[labels != SAD] == 0).all() or method == "pl"
-        assert ((mult > 0) == np.isin(labels, [SAD, SAD2])).all()
+        assert ((mult > 0) == np.isin(labels, [SAD, SAD2, DEG])).all()
+
+    @pytest.mark.parametrize("shape", [(6,), (4, 5), (3, 4, 5)])
+    @pytest.mark.parametrize("method", ["axis", "pl"])
+    def test_split_multiplicity(self, shape, method):
+        x = np.random.default_rng(0).integers(0, 3, size=shape)
+        labels, mult = critical_points(x, method=method, return_multiplicity=True)
+        l2, m1, m2 = critical_points(x, method=method, return_multiplicity="split")
+        np.testing.assert_array_equal(l2, labels)
+        assert m1.dtype == m2.dtype == np.int8
+        np.testing.assert_array_equal(m1 + m2, mult)
+        assert ((m1 > 0) == np.isin(labels, [SAD, DEG])).all()
+        assert ((m2 > 0) == np.isin(labels, [SAD2, DEG])).all()
+        t = critical_points(torch.from_numpy(x), method=method, return_multiplicity="split")
+        assert all(isinstance(o, torch.Tensor) for o in t)
+        np.testing.assert_array_equal(t[1].numpy(), m1)
+        np.testing.assert_array_equal(t[2].numpy(), m2)
 
     def test_per_axis_shape(self):
         x = np.random.default_rng(1).standard_normal((2, 4, 5))
@@ -227,6 +320,18 @@ class TestExceptions:
             critical_points(np.ones(3), return_multiplicity="yes")
         with pytest.raises(ValueError, match="per_axis"):
             critical_points(np.ones(3), method="pl", per_axis=True)
+        with pytest.raises(TypeError, match="return_multiplicity must be a bool or 'split'"):
+            critical_points(np.ones(3), return_multiplicity="splits")
+
+    def test_triangulation(self):
+        with pytest.raises(ValueError, match="triangulation must be one of 'kuhn', 'ttk'"):
+            critical_points(np.ones((3, 3)), method="pl", triangulation="freudenthal")
+        with pytest.raises(ValueError, match="triangulation='ttk' needs method='pl'"):
+            critical_points(np.ones((3, 3)), triangulation="ttk")
+        with pytest.raises(ValueError, match="triangulation"):
+            count_critical_points(np.ones((3, 3)), method="pl", triangulation=None)
+        with pytest.raises(ValueError, match="triangulation"):
+            mismatched_critical_points(np.ones(3), np.ones(3), triangulation="ttk")
 
     def test_mismatch_pairs(self):
         with pytest.raises(TypeError, match="both"):
@@ -376,6 +481,28 @@ class TestHandND:
         assert one[2, 2, 2] == SAD and two[2, 2, 2] == SAD2
         assert (one == SAD2)[1:-1, 1:-1, 1:-1].sum() == 0
 
+    def test_3d_degenerate(self):
+        # Centre of a 3x3x3 block (Kuhn link: the 14 offsets with entries all in {0, 1} or all in
+        # {0, -1}). Lower link: the 6-cycle around (1, 1, 1) plus the lone (-1, -1, -1); upper
+        # link: the lone (1, 1, 1) plus the 6-cycle around (-1, -1, -1). Two components each.
+        a = np.full((3, 3, 3), 5.0)
+        a[1, 1, 1] = 0.0
+        for o in itertools.product((0, 1), repeat=3):
+            if 0 < sum(o) < 3:
+                a[tuple(1 + v for v in o)] = -1.0
+                a[tuple(1 - v for v in o)] = 1.0
+        a[0, 0, 0], a[2, 2, 2] = -1.0, 1.0
+        labels, m1, m2 = critical_points(a, method="pl", return_multiplicity="split")
+        assert labels[1, 1, 1] == DEG and (m1[1, 1, 1], m2[1, 1, 1]) == (1, 1)
+        _, mult = critical_points(a, method="pl", return_multiplicity=True)
+        assert mult[1, 1, 1] == 2
+        assert count_critical_points(a, method="pl")["DEGENERATE"] >= 1
+        # TTK's triangulation sees the same link on the block mirrored along the last axis.
+        mirrored = a[..., ::-1].copy()
+        ttk = critical_points(mirrored, method="pl", triangulation="ttk")
+        assert ttk[1, 1, 1] == DEG
+        assert critical_points(mirrored, method="pl")[1, 1, 1] != DEG
+
     def test_singleton_axes(self):
         assert critical_points(np.zeros((1, 1)), method="pl").tolist() == [[MIN]]
         assert critical_points(np.zeros((1, 1, 1))).tolist() == [[[MIN]]]
@@ -395,13 +522,60 @@ class TestOracles:
         assert (labels == MIN).sum() == _h0_count(a)
         assert (labels == MAX).sum() == _h0_count(-a)
 
+    def test_gudhi_h0_ties_hand(self):
+        # Two SoS minima (indices 1 and 3); the one at index 1 is born and dies at the value 1,
+        # a zero-length pair that gudhi drops: one H0 interval. The SoS rank has both.
+        a = np.array([2.0, 1.0, 1.0, 0.0])
+        assert (critical_points(a) == MIN).sum() == 2
+        assert _h0_intervals(a).tolist() == [[0.0, np.inf]]
+        assert _h0_count(_sos_rank(a)) == 2
+
+    @FAST
+    @given(st.builds(_field, shapes_any, st.integers(0, 2**32 - 1), st.just(True)))
+    def test_gudhi_h0_with_ties(self, a):
+        # Exact statement: the axis minima are the H0 births of the lower-star filtration in SoS
+        # order, i.e. of gudhi on the SoS rank r (tie-free). Mapped back to values, r's pairs are
+        # gudhi's intervals of a plus the pairs born and dying at one value, which gudhi drops.
+        labels = critical_points(a)
+        r = _sos_rank(a)
+        n_min = int((labels == MIN).sum())
+        ranked = _h0_intervals(r.astype(np.float64))
+        assert len(ranked) == n_min
+        if any(n > 1 for n in a.shape):
+            assert (labels == MAX).sum() == _h0_count(-r.astype(np.float64))
+        values = np.sort(a.ravel())
+        birth = values[ranked[:, 0].astype(np.int64)]
+        finite = np.isfinite(ranked[:, 1])
+        death = np.full(len(ranked), np.inf)
+        death[finite] = values[ranked[finite, 1].astype(np.int64)]
+        zero = birth == death
+        gudhi_a = _h0_intervals(a)
+        assert n_min == len(gudhi_a) + int(zero.sum())
+        mapped = np.stack([birth[~zero], death[~zero]], axis=1)
+        np.testing.assert_array_equal(
+            mapped[np.lexsort(mapped.T[::-1])], gudhi_a[np.lexsort(gudhi_a.T[::-1])]
+        )
+        if len(np.unique(a)) == a.size:  # tie-free: the plain equality
+            assert n_min == len(gudhi_a)
+
+    @FAST
+    @given(st.one_of(fields_23, fields_3d_degenerate), st.sampled_from(["kuhn", "ttk"]))
+    def test_pl_brute_force_split(self, a, triangulation):
+        labels, m1, m2 = critical_points(
+            a, method="pl", return_multiplicity="split", triangulation=triangulation
+        )
+        ref_labels, ref_m1, ref_m2 = brute_pl(a, triangulation)
+        np.testing.assert_array_equal(labels, ref_labels)
+        np.testing.assert_array_equal(m1, ref_m1)
+        np.testing.assert_array_equal(m2, ref_m2)
+
     @FAST
     @given(fields_23)
     def test_pl_brute_force(self, a):
         labels, mult = critical_points(a, method="pl", return_multiplicity=True)
-        ref_labels, ref_mult = brute_pl(a)
+        ref_labels, ref_m1, ref_m2 = brute_pl(a)
         np.testing.assert_array_equal(labels, ref_labels)
-        np.testing.assert_array_equal(mult, ref_mult)
+        np.testing.assert_array_equal(mult, ref_m1 + ref_m2)
 
     @FAST
     @given(fields)
@@ -414,9 +588,9 @@ class TestOracles:
     def test_pl_3d_fixed(self, seed):
         a = np.random.default_rng(seed).integers(0, 4, size=(4, 4, 5)).astype(float)
         labels, mult = critical_points(a, method="pl", return_multiplicity=True)
-        ref_labels, ref_mult = brute_pl(a)
+        ref_labels, ref_m1, ref_m2 = brute_pl(a)
         np.testing.assert_array_equal(labels, ref_labels)
-        np.testing.assert_array_equal(mult, ref_mult)
+        np.testing.assert_array_equal(mult, ref_m1 + ref_m2)
 
     @FAST
     @given(st.builds(_field, shapes_2d, st.integers(0, 2**32 - 1), st.booleans()))
@@ -430,6 +604,83 @@ class TestOracles:
         labels, mult = labels[1:-1, 1:-1], mult[1:-1, 1:-1].astype(int)
         euler = (labels == MIN).sum() + (labels == MAX).sum() - mult[labels == SAD].sum()
         assert euler == 1
+
+
+class TestMorse:
+    """#min - #1-saddle + #2-saddle - #max = 1 (3D), #min - #saddle + #max = 1 (2D)."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.one_of(
+            st.builds(_field, st.one_of(shapes_2d, shapes_3d), st.integers(0, 2**32 - 1),
+                      st.booleans()),
+            fields_3d_degenerate,
+        ),
+        st.sampled_from(["kuhn", "ttk"]),
+    )
+    def test_identity(self, a, triangulation):
+        assert _morse_sum(a, triangulation) == 1
+
+    def test_planted_is_degenerate(self):
+        a = _plant_degenerate(_field((5, 5, 5), 0, True), (1, 1, 1))
+        labels, m1, m2 = critical_points(a, method="pl", return_multiplicity="split")
+        assert labels[2, 2, 2] == DEG and (m1[2, 2, 2], m2[2, 2, 2]) == (1, 1)
+
+    @pytest.mark.parametrize("triangulation", ["kuhn", "ttk"])
+    @pytest.mark.parametrize("ties", [False, True])
+    def test_identity_large_3d(self, triangulation, ties):
+        # The field of the report (11x17x23): the old rule, which folded the 2-saddle part of
+        # split vertices into a 1-saddle, gave a negative sum here.
+        a = _field((11, 17, 23), 0, ties)
+        assert _morse_sum(a, triangulation) == 1
+        padded = np.pad(a, 1, constant_values=a.max() + 1)
+        labels = critical_points(padded, method="pl", triangulation=triangulation)
+        assert (labels == DEG).any()
+
+
+class TestTriangulation:
+    @FAST
+    @given(st.builds(_field, shapes_any, st.integers(0, 2**32 - 1), st.just(False)))
+    def test_ttk_is_kuhn_mirrored(self, a):
+        # Without ties, "ttk" on a equals "kuhn" on a flipped along its last axis of length > 1.
+        active = [d for d in range(a.ndim) if a.shape[d] > 1]
+        axis = active[-1] if active else -1
+        ttk, m1, m2 = critical_points(
+            a, method="pl", triangulation="ttk", return_multiplicity="split"
+        )
+        kuhn, k1, k2 = critical_points(
+            np.flip(a, axis).copy(), method="pl", return_multiplicity="split"
+        )
+        np.testing.assert_array_equal(ttk, np.flip(kuhn, axis))
+        np.testing.assert_array_equal(m1, np.flip(k1, axis))
+        np.testing.assert_array_equal(m2, np.flip(k2, axis))
+
+    def test_ttk_differs_from_kuhn(self):
+        a = _field((9, 10), 1, False)
+        assert (critical_points(a, method="pl", triangulation="ttk")
+                != critical_points(a, method="pl")).any()
+
+    def test_ttk_ties_keep_original_index(self):
+        # With ties, flipping would reverse the SoS order along the axis; "ttk" keeps the
+        # original flat index: [[0, 0]] has its minimum at index 0 either way.
+        a = np.zeros((2, 2))
+        ttk = critical_points(a, method="pl", triangulation="ttk")
+        assert ttk[0, 0] == MIN and ttk[1, 1] == MAX
+        np.testing.assert_array_equal(ttk, brute_pl(a, "ttk")[0])
+
+    def test_ttk_1d_and_torch(self):
+        a = np.array([0.0, 2.0, 1.0, 1.0, 3.0])
+        np.testing.assert_array_equal(
+            critical_points(a, method="pl", triangulation="ttk"), critical_points(a)
+        )
+        b = _field((2, 4, 5), 3, True)
+        ref = critical_points(b, dims=(1, 2), method="pl", triangulation="ttk")
+        out = critical_points(torch.from_numpy(b), dims=(1, 2), method="pl", triangulation="ttk")
+        np.testing.assert_array_equal(out.numpy(), ref)
+        for n in range(2):
+            np.testing.assert_array_equal(ref[n], brute_pl(b[n], "ttk")[0])
+        m = mismatched_critical_points(b, b, dims=(1, 2), method="pl", triangulation="ttk")
+        assert m.n_mismatched == 0 and m.n_matched == int((ref != 0).sum())
 
 
 class TestInvariance:

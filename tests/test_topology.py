@@ -287,6 +287,16 @@ def test_persistence_diagrams_match_betti_curve():
         assert alive == curve[:, q].tolist()
 
 
+def test_zero_persistence_pairs_are_dropped():
+    # Two SoS minima (indices 1 and 3), but the basin at index 1 is born and merged at the
+    # value 1: gudhi leaves that zero-length pair out. Separate the tie and it is kept.
+    (h0,) = persistence_diagrams(np.array([2.0, 1.0, 1.0, 0.0]))
+    assert h0.tolist() == [[0.0, np.inf]]
+    (h0,) = persistence_diagrams(np.array([2.0, 1.0, 1.5, 0.0]))
+    assert sorted(h0.tolist()) == [[0.0, np.inf], [1.0, 1.5]]
+    assert betti_curve(np.array([2.0, 1.0, 1.0, 0.0]), thresholds=[1.0])[:, 0].tolist() == [1]
+
+
 # ---------------------------------------------------------------------------------------------
 # degenerate inputs
 # ---------------------------------------------------------------------------------------------
