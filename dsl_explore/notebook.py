@@ -257,8 +257,9 @@ def critical_table(
     """Count critical points of a target and its reconstruction by each method, and compare.
 
     For every method of :func:`dsl_explore.critical.critical_points` (``"axis"``: axis-wise,
-    what DSL sees; ``"pl"``: piecewise-linear link-based): the minima, maxima and saddles (1- and
-    2-saddles together) of each field, then the spurious / lost / changed / matched points of
+    what DSL sees; ``"pl"``: piecewise-linear link-based): the minima, maxima and saddle vertices
+    (1-saddles, 2-saddles and 3D degenerate vertices, which are both) of each field, then the
+    spurious / lost / changed / matched points of
     :func:`dsl_explore.critical.mismatched_critical_points`.
 
     Examples
@@ -280,7 +281,7 @@ def critical_table(
         row: list[Any] = [m]
         for f in (target, recon):
             c = count_critical_points(f, method=m)
-            row += [c["MINIMUM"], c["MAXIMUM"], c["SADDLE"] + c["SADDLE2"]]
+            row += [c["MINIMUM"], c["MAXIMUM"], c["SADDLE"] + c["SADDLE2"] + c["DEGENERATE"]]
         mm = mismatched_critical_points(recon, target, method=m)
         row += [mm.n_spurious, mm.n_lost, mm.n_changed, mm.n_matched]
         rows.append(row)
