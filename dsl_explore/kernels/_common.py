@@ -19,8 +19,13 @@ from dataclasses import dataclass
 
 import torch
 
-SURROGATE_IDS = {"tanh": 0, "softsign": 1, "arctan": 2, "erf": 3, "sigmoid": 4}
-REDUCTIONS = ("mean", "sum", "none")
+from dsl_explore.registry import surrogate_id
+
+FUSED_SURROGATES = ("tanh", "softsign", "arctan", "erf", "sigmoid")
+"""The surrogates of :data:`dsl_explore.registry.SIGN_SURROGATES` whose float32 and float64 code is
+written in :mod:`~dsl_explore.kernels._csrc` (C) and :mod:`~dsl_explore.kernels._triton_src`
+(Triton). Their ids come from the registry; a registry entry missing here runs on the torch
+reference only (``backend="auto"``), and the kernels refuse an id they have no code for."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,11 @@ class Spec:
     surrogate: str
     reduction: str
     wk: tuple[float, float, float]  # weight per kernel axis (0 for axes not in dims)
+
+    @property
+    def surrogate_id(self) -> int:
+        """The kernel id of :attr:`surrogate`, read from the registry at call time."""
+        return surrogate_id(self.surrogate)
 
     @classmethod
     def make(cls, layout: Layout, k: float, weights, surrogate: str, reduction: str) -> Spec:
