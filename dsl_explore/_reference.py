@@ -15,7 +15,7 @@ Examples
 >>> dsl_torch(x, y, k=100.0, weights=None, dims=(2,), surrogate=torch.tanh, reduction="sum")
 tensor(1.)
 >>> count_per_axis(x, y, (2,))
-tensor([[1]])
+tensor([[[1]]])
 """
 
 from __future__ import annotations

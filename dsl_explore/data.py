@@ -191,13 +191,13 @@ def normalize(a: ArrayLike, *, per_sample: bool = True) -> ArrayLike:
         out = torch.where(span > 0, (half - lo) / safe, torch.full_like(half, 0.5))
         return out.to(out_dtype)
     out_dtype_np = a.dtype if a.dtype.kind == "f" else np.dtype(np.float32)
-    half = a.astype(np.float64) * 0.5
-    lo = half.min(axis=axes, keepdims=True)
-    hi = half.max(axis=axes, keepdims=True)
-    span = hi - lo
-    safe = np.where(span > 0, span, 1.0)
-    out = np.where(span > 0, (half - lo) / safe, 0.5)
-    return out.astype(out_dtype_np, copy=False)
+    half_np = a.astype(np.float64) * 0.5
+    lo_np = half_np.min(axis=axes, keepdims=True)
+    hi_np = half_np.max(axis=axes, keepdims=True)
+    span_np = hi_np - lo_np
+    safe_np = np.where(span_np > 0, span_np, 1.0)
+    out_np = np.where(span_np > 0, (half_np - lo_np) / safe_np, 0.5)
+    return out_np.astype(out_dtype_np, copy=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -812,7 +812,7 @@ def _finish_user(a: np.ndarray) -> np.ndarray:
 
 def _check_batch(data: object, name: str) -> None:
     check_array(data, name)
-    shape = tuple(data.shape)  # type: ignore[union-attr]
+    shape = tuple(data.shape)  # type: ignore[attr-defined]
     if not 3 <= len(shape) <= 5:
         raise ValueError(
             f"{name} must be (N, C, *spatial) with 1-3 spatial axes (3-5 axes), got shape {shape}"

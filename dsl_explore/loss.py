@@ -27,6 +27,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -300,11 +301,11 @@ class DirectionalSignLoss(nn.Module):
         self.reduction = check_choice(reduction, "reduction", REDUCTIONS)
         # dims are checked against the input's number of axes at call time.
         self.dims = dims if dims is None or isinstance(dims, int) else tuple(dims)
-        n_weights = len(weights) if hasattr(weights, "__len__") else 1
+        n_weights = 1 if weights is None or not hasattr(weights, "__len__") else len(weights)
         self.weights = resolve_weights(weights, n_weights)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return directional_sign_loss(
+        out = directional_sign_loss(
             x,
             y,
             k=self.k,
@@ -314,6 +315,7 @@ class DirectionalSignLoss(nn.Module):
             reduction=self.reduction,
             backend=self.backend,
         )
+        return cast(torch.Tensor, out)
 
     def extra_repr(self) -> str:
         return (

@@ -67,7 +67,6 @@ from dsl_explore._validation import (
     check_pair,
     check_real,
     check_real_floating,
-    is_torch,
     resolve_dims,
     resolve_weights,
 )
@@ -191,11 +190,11 @@ def dsl_loss(
     check_choice(backend, "backend", BACKENDS)
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
     w = resolve_weights(weights, len(dims_t))
-    if not is_torch(x):
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         out = dsl_loss(as_tensor(x), as_tensor(y), k=k, weights=w, dims=dims_t,
                        surrogate=surrogate, reduction=reduction, backend=backend,
                        fused_backward=fused_backward)
-        return np.asarray(out.numpy())
+        return np.asarray(as_tensor(out).numpy())
     name = select_backend(x, backend, op="loss")
     if name != "torch" and surrogate not in FUSED_SURROGATES:
         if backend != "auto":
@@ -248,8 +247,9 @@ def mismatch_count(
     check_real(y, "y")
     check_choice(backend, "backend", BACKENDS)
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
-    if not is_torch(x):
-        return mismatch_count(as_tensor(x), as_tensor(y), dims=dims_t, backend=backend).numpy()
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        counts = mismatch_count(as_tensor(x), as_tensor(y), dims=dims_t, backend=backend)
+        return as_tensor(counts).numpy()
     if y.dtype != x.dtype:
         common = torch.promote_types(x.dtype, y.dtype)
         x, y = x.to(common), y.to(common)

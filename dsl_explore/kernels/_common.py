@@ -164,7 +164,7 @@ class DSLFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, y, spec, impl, single_pass, need_gx, need_gy):  # type: ignore[override]
+    def forward(ctx, x, y, spec, impl, single_pass, need_gx, need_gy):
         lay = spec.layout
         xl, yl = lay.view4(x), lay.view4(y)
         ctx.spec, ctx.impl, ctx.single_pass = spec, impl, single_pass
@@ -182,7 +182,7 @@ class DSLFunction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, go):  # type: ignore[override]
+    def backward(ctx, go):
         spec, impl = ctx.spec, ctx.impl
         lay = spec.layout
         need_gx, need_gy = ctx.need

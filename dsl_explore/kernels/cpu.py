@@ -310,6 +310,7 @@ class CpuBackend:
 
     def run(self, xl, yl, spec: Spec, *, want_loss, want_grad, go=None, dtype=None):
         lib = _load()
+        assert lib is not None, "CpuBackend needs the C library (see available())"
         lay = spec.layout
         cdt = torch.float64 if xl.dtype == torch.float64 else torch.float32
         xc = xl.detach().to(cdt).contiguous()
@@ -330,7 +331,7 @@ class CpuBackend:
         _check(fn(xc.data_ptr(), yc.data_ptr(), _ptr(g), _ptr(part), _ptr(gs), rows, N0, N1, N2,
                   lay.ndim, spec.k, sid, _threads(lay.numel)), sid)
         out = None
-        if want_loss:
+        if part is not None:
             out = spec.finish(part.view(B, N0 * N1, 3).sum(1), dtype or xl.dtype)
         if g is not None and dtype is not None and g.dtype != dtype:
             g = g.to(dtype)
