@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -66,6 +66,7 @@ def check_pair(x: object, y: object, *, names: tuple[str, str] = ("x", "y")) -> 
     """
     check_array(x, names[0])
     check_array(y, names[1])
+    x, y = cast(ArrayLike, x), cast(ArrayLike, y)
     if isinstance(x, torch.Tensor) != isinstance(y, torch.Tensor):
         raise TypeError(
             f"{names[0]} and {names[1]} must both be numpy arrays or both torch tensors, "
@@ -76,7 +77,7 @@ def check_pair(x: object, y: object, *, names: tuple[str, str] = ("x", "y")) -> 
             f"{names[0]} and {names[1]} must have the same shape, "
             f"got {tuple(x.shape)} and {tuple(y.shape)}"
         )
-    if isinstance(x, torch.Tensor) and x.device != y.device:
+    if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.device != y.device:
         raise ValueError(
             f"{names[0]} and {names[1]} must be on the same device, got {x.device} and {y.device}"
         )

@@ -5,7 +5,8 @@ For each shape, in one run after a warm-up, on one device:
 - ``ours_single_pass``: :func:`dsl_explore.kernels.dsl_loss` forward + backward with the gradient
   computed in the forward pass (``fused_backward=True``), ``ours_two_pass`` with a fused backward
   kernel (``fused_backward=False``);
-- ``eager``: the torch reference (``dsl_explore.loss._dsl_torch``) forward + backward (autograd);
+- ``eager``: the torch reference (``dsl_explore._reference.dsl_torch``), forward + backward
+  (autograd);
 - ``compile``: ``torch.compile`` of that reference, forward + backward (compile time reported
   separately as ``compile_s``);
 - ``count_ours`` / ``count_eager``: the exact per-sample, per-axis count, ours and the reference;
@@ -181,8 +182,9 @@ def _fwd_bwd(loss_fn, x, y):
 
 
 def _bench_case(name, shape, device, repeats, bw, with_compile, with_critical, skipped):
-    from dsl_explore.kernels import _count_torch, dsl_loss, mismatch_count
-    from dsl_explore.loss import _dsl_torch
+    from dsl_explore._reference import count_per_axis, dsl_torch
+    from dsl_explore.kernels import dsl_loss, mismatch_count
+    from dsl_explore.registry import SURROGATES
 
     dims = tuple(range(2, len(shape)))
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -195,8 +197,8 @@ def _bench_case(name, shape, device, repeats, bw, with_compile, with_critical, s
         "two_pass": 5 * numel * item / bw * 1e3,
         "count": 2 * numel * item / bw * 1e3,
     }
-    ref = functools.partial(_dsl_torch, k=10.0, weights=None, dims=dims, surrogate="tanh",
-                            reduction="mean")
+    ref = functools.partial(dsl_torch, k=10.0, weights=None, dims=dims,
+                            surrogate=SURROGATES["tanh"], reduction="mean")
     ours1 = functools.partial(dsl_loss, k=10.0, dims=dims, fused_backward=True)
     ours2 = functools.partial(dsl_loss, k=10.0, dims=dims, fused_backward=False)
     ms: dict[str, float | None] = {}
@@ -223,7 +225,7 @@ def _bench_case(name, shape, device, repeats, bw, with_compile, with_critical, s
             skipped.append(f"{name}: torch.compile failed: {type(exc).__name__}: {exc}"[:300])
     xd = x.detach()
     measure("count_ours", lambda: mismatch_count(xd, y, dims=dims), repeats)
-    measure("count_eager", lambda: _count_torch(xd, y, dims), max(1, repeats // 2))
+    measure("count_eager", lambda: count_per_axis(xd, y, dims), max(1, repeats // 2))
     ms["critical"] = ms_min["critical"] = None
     if with_critical:
         try:
@@ -244,7 +246,7 @@ def _bench_case(name, shape, device, repeats, bw, with_compile, with_critical, s
         "loss_rel_err": float((l_ours.detach() - l_ref).abs() / l_ref.abs().clamp_min(1e-30)),
         "grad_rel_err": float((x.grad - g_ref).norm() / g_ref.norm().clamp_min(1e-30)),
         "count_equal": bool(torch.equal(mismatch_count(xd, y, dims=dims),
-                                        _count_torch(xd, y, dims))),
+                                        count_per_axis(xd, y, dims))),
     }
     x.grad = None
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dsl_explore._reference import CHUNK_ELEMENTS, axis_mismatch, count_per_axis
 from dsl_explore._validation import (
     ArrayLike,
     as_tensor,
@@ -33,64 +34,12 @@ from dsl_explore._validation import (
     resolve_weights,
     sample_shape,
 )
+from dsl_explore.registry import COUNT_REDUCTIONS
 
 __all__ = ["CHUNK_ELEMENTS", "MismatchMap", "sign_mismatch_count", "sign_mismatch_map"]
 
-CHUNK_ELEMENTS = 1 << 25
-"""Inputs larger than this are counted slab by slab (about 32 Mi elements per slab)."""
-
-COUNT_REDUCTIONS = ("sum", "mean", "none")
-
-
-def _mismatch(
-    x0: torch.Tensor, x1: torch.Tensor, y0: torch.Tensor, y1: torch.Tensor
-) -> torch.Tensor:
-    """Boolean ``sgn(x1 - x0) != sgn(y1 - y0)``, from comparisons only."""
-    return ((x1 > x0) ^ (y1 > y0)) | ((x1 < x0) ^ (y1 < y0))
-
-
-def _axis_mismatch(x: torch.Tensor, y: torch.Tensor, a: int) -> torch.Tensor:
-    n = x.shape[a]
-    return _mismatch(
-        x.narrow(a, 0, n - 1), x.narrow(a, 1, n - 1), y.narrow(a, 0, n - 1), y.narrow(a, 1, n - 1)
-    )
-
-
-def _count_axis(x: torch.Tensor, y: torch.Tensor, a: int, dims: tuple[int, ...]) -> torch.Tensor:
-    """Per-sample int64 count of mismatches along axis ``a`` (shape: ``x.shape`` minus ``dims``)."""
-    out = torch.zeros(sample_shape(x.shape, dims), dtype=torch.int64, device=x.device)
-    n = x.shape[a]
-    if n < 2 or x.numel() == 0:
-        return out
-    if x.numel() <= CHUNK_ELEMENTS:
-        return _axis_mismatch(x, y, a).sum(dim=dims, dtype=torch.int64)
-    # Slab along the largest other axis; when there is none worth cutting, along `a` itself
-    # with an overlap of one element so that no difference is lost or counted twice.
-    others = [c for c in range(x.ndim) if c != a]
-    c = max(others, key=lambda i: x.shape[i]) if others else a
-    if not others or x.shape[c] == 1:
-        c = a
-    per_slab = max(1, CHUNK_ELEMENTS // max(1, x.numel() // x.shape[c]))
-    if c == a:
-        start = 0
-        while start < n - 1:
-            stop = min(n, start + per_slab + 1)
-            out += _axis_mismatch(
-                x.narrow(a, start, stop - start), y.narrow(a, start, stop - start), a
-            ).sum(dim=dims, dtype=torch.int64)
-            start = stop - 1
-        return out
-    sample_axes = [i for i in range(x.ndim) if i not in dims]
-    for start in range(0, x.shape[c], per_slab):
-        length = min(per_slab, x.shape[c] - start)
-        part = _axis_mismatch(x.narrow(c, start, length), y.narrow(c, start, length), a).sum(
-            dim=dims, dtype=torch.int64
-        )
-        if c in dims:
-            out += part
-        else:
-            out.narrow(sample_axes.index(c), start, length).copy_(part)
-    return out
+# CHUNK_ELEMENTS: inputs larger than this are counted slab by slab (read at call time, so a test
+# may lower it on this module).
 
 
 def _triton_available() -> bool:
@@ -172,10 +121,10 @@ def sign_mismatch_count(
     if xt.is_cuda and _triton_available():  # fused kernel: exact int64, no host round trip
         from dsl_explore.kernels import mismatch_count
 
-        per = mismatch_count(xt, yt, dims=dims_t, backend="triton")
+        per = as_tensor(mismatch_count(xt, yt, dims=dims_t, backend="triton"))
     else:
-        counts = [_count_axis(xt, yt, a, dims_t) for a in dims_t]  # each: sample shape, int64
-        per = torch.stack(counts, dim=-1)  # (*samples, n_axes)
+        # (*samples, n_axes), int64
+        per = count_per_axis(xt, yt, dims_t, chunk_elements=CHUNK_ELEMENTS)
     if reduction == "mean":
         n_samples = int(np.prod(sample_shape(x.shape, dims_t), dtype=np.int64))
         denom = torch.tensor(
@@ -263,7 +212,7 @@ def sign_mismatch_map(
             shape[a] = max(n - 1, 0)
             m = torch.zeros(shape, dtype=torch.bool, device=xt.device)
         else:
-            m = _axis_mismatch(xt, yt, a)
+            m = axis_mismatch(xt, yt, a)
             mi = m.to(torch.int8)
             incidence.narrow(a, 0, n - 1).add_(mi)
             incidence.narrow(a, 1, n - 1).add_(mi)

@@ -41,6 +41,8 @@ from dsl_explore._validation import (
     check_array,
     check_choice,
     check_finite,
+    check_float,
+    check_int,
     check_real,
     to_numpy,
 )
@@ -85,29 +87,10 @@ _CHUNK_ELEMENTS = 1 << 22
 # --------------------------------------------------------------------------------------------
 
 
-def _check_int(value: object, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_float(value: object, name: str, *, minimum: float, strict: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    out = float(value)
-    bad = out <= minimum if strict else out < minimum
-    if not math.isfinite(out) or bad:
-        op = ">" if strict else ">="
-        raise ValueError(f"{name} must be finite and {op} {minimum}, got {value!r}")
-    return out
-
-
 def _check_seed(seed: object) -> int | None:
     if seed is None:
         return None
-    return _check_int(seed, "seed", minimum=0)
+    return check_int(seed, "seed", minimum=0)
 
 
 def _check_size(
@@ -208,13 +191,13 @@ def normalize(a: ArrayLike, *, per_sample: bool = True) -> ArrayLike:
         out = torch.where(span > 0, (half - lo) / safe, torch.full_like(half, 0.5))
         return out.to(out_dtype)
     out_dtype_np = a.dtype if a.dtype.kind == "f" else np.dtype(np.float32)
-    half = a.astype(np.float64) * 0.5
-    lo = half.min(axis=axes, keepdims=True)
-    hi = half.max(axis=axes, keepdims=True)
-    span = hi - lo
-    safe = np.where(span > 0, span, 1.0)
-    out = np.where(span > 0, (half - lo) / safe, 0.5)
-    return out.astype(out_dtype_np, copy=False)
+    half_np = a.astype(np.float64) * 0.5
+    lo_np = half_np.min(axis=axes, keepdims=True)
+    hi_np = half_np.max(axis=axes, keepdims=True)
+    span_np = hi_np - lo_np
+    safe_np = np.where(span_np > 0, span_np, 1.0)
+    out_np = np.where(span_np > 0, (half_np - lo_np) / safe_np, 0.5)
+    return out_np.astype(out_dtype_np, copy=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,10 +245,10 @@ def sinusoids_1d(
     >>> x.shape, x.dtype, float(x.min()), float(x.max())
     ((3, 1, 128), dtype('float32'), 0.0, 1.0)
     """
-    n = _check_int(n, "n", minimum=1)
+    n = check_int(n, "n", minimum=1)
     (length,) = _check_size(length, "length", ndims=(1,))
-    n_components = _check_int(n_components, "n_components", minimum=1)
-    max_cycles = _check_float(max_cycles, "max_cycles", minimum=0.5, strict=False)
+    n_components = check_int(n_components, "n_components", minimum=1)
+    max_cycles = check_float(max_cycles, "max_cycles", minimum=0.5, strict=False)
     rng = np.random.default_rng(_check_seed(seed))
     amp = rng.uniform(0.5, 1.0, size=(n, n_components, 1))
     freq = rng.uniform(0.5, max_cycles, size=(n, n_components, 1))
@@ -344,9 +327,9 @@ def bumps_1d(n: int, length: int, *, n_extrema: int = 8, seed: int | None = 0) -
     >>> int(np.sum(((mid > left) & (mid > right)) | ((mid < left) & (mid < right))))
     5
     """
-    n = _check_int(n, "n", minimum=1)
+    n = check_int(n, "n", minimum=1)
     (length,) = _check_size(length, "length", ndims=(1,))
-    n_extrema = _check_int(n_extrema, "n_extrema", minimum=0)
+    n_extrema = check_int(n_extrema, "n_extrema", minimum=0)
     if length < n_extrema + 2:
         raise ValueError(
             f"length must be at least n_extrema + 2 = {n_extrema + 2} to hold {n_extrema} "
@@ -397,8 +380,8 @@ def _check_sigma(sigma: object) -> tuple[float, float]:
         sigma = (sigma, sigma)
     if isinstance(sigma, (str, bytes)) or not isinstance(sigma, Sequence) or len(sigma) != 2:
         raise TypeError(f"sigma must be a number or a (low, high) pair of numbers, got {sigma!r}")
-    lo = _check_float(sigma[0], "sigma[0]", minimum=0.0, strict=True)
-    hi = _check_float(sigma[1], "sigma[1]", minimum=0.0, strict=True)
+    lo = check_float(sigma[0], "sigma[0]", minimum=0.0, strict=True)
+    hi = check_float(sigma[1], "sigma[1]", minimum=0.0, strict=True)
     if lo > hi:
         raise ValueError(f"sigma must be a (low, high) pair with low <= high, got {tuple(sigma)!r}")
     return lo, hi
@@ -446,9 +429,9 @@ def gaussian_blobs(
     >>> gaussian_blobs(1, (8, 8, 8), n_blobs=3).shape
     (1, 1, 8, 8, 8)
     """
-    n = _check_int(n, "n", minimum=1)
+    n = check_int(n, "n", minimum=1)
     shape = _check_size(size, "size", ndims=(1, 2, 3))
-    n_blobs = _check_int(n_blobs, "n_blobs", minimum=1)
+    n_blobs = check_int(n_blobs, "n_blobs", minimum=1)
     s_lo, s_hi = _check_sigma(sigma)
     rng = np.random.default_rng(_check_seed(seed))
     d = len(shape)
@@ -500,9 +483,9 @@ def gaussian_random_field(
     >>> gaussian_random_field(4, (32, 32), alpha=3.0, seed=0).shape
     (4, 1, 32, 32)
     """
-    n = _check_int(n, "n", minimum=1)
+    n = check_int(n, "n", minimum=1)
     shape = _check_size(size, "size", ndims=(1, 2, 3))
-    alpha = _check_float(alpha, "alpha", minimum=0.0, strict=False)
+    alpha = check_float(alpha, "alpha", minimum=0.0, strict=False)
     rng = np.random.default_rng(_check_seed(seed))
     axes = tuple(range(1, len(shape) + 1))
     freqs = [np.fft.fftfreq(s) for s in shape[:-1]] + [np.fft.rfftfreq(shape[-1])]
@@ -571,8 +554,8 @@ def marschner_lobb(
     0.6
     """
     shape = _check_size(size, "size", ndims=(3,), int_means=3)
-    f_m = _check_float(f_m, "f_m", minimum=0.0, strict=True)
-    alpha = _check_float(alpha, "alpha", minimum=0.0, strict=False)
+    f_m = check_float(f_m, "f_m", minimum=0.0, strict=True)
+    alpha = check_float(alpha, "alpha", minimum=0.0, strict=False)
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
     x, y, z = np.meshgrid(*(np.linspace(-1.0, 1.0, s) for s in shape), indexing="ij")
@@ -590,7 +573,7 @@ def marschner_lobb(
 
 
 def _make_ml(n: int, size: Any, *, seed: int | None = 0, **options: Any) -> np.ndarray:
-    n = _check_int(n, "n", minimum=1)
+    n = check_int(n, "n", minimum=1)
     _check_seed(seed)
     volume = marschner_lobb(size, **options)
     return np.repeat(volume, n, axis=0)
@@ -829,7 +812,7 @@ def _finish_user(a: np.ndarray) -> np.ndarray:
 
 def _check_batch(data: object, name: str) -> None:
     check_array(data, name)
-    shape = tuple(data.shape)  # type: ignore[union-attr]
+    shape = tuple(data.shape)  # type: ignore[attr-defined]
     if not 3 <= len(shape) <= 5:
         raise ValueError(
             f"{name} must be (N, C, *spatial) with 1-3 spatial axes (3-5 axes), got shape {shape}"
@@ -924,7 +907,7 @@ def split(
     check_array(dataset_array, "dataset_array")
     if dataset_array.ndim == 0:
         raise ValueError("dataset_array must have a sample axis (axis 0), got a 0-d array")
-    frac = _check_float(val_fraction, "val_fraction", minimum=0.0, strict=False)
+    frac = check_float(val_fraction, "val_fraction", minimum=0.0, strict=False)
     if frac >= 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     n = int(dataset_array.shape[0])

@@ -26,14 +26,15 @@ References
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from dsl_explore._reference import dsl_term as _dsl_term_ref
+from dsl_explore._reference import dsl_torch
 from dsl_explore._validation import (
     ArrayLike,
     as_tensor,
@@ -41,94 +42,93 @@ from dsl_explore._validation import (
     check_k,
     check_pair,
     check_real_floating,
-    is_torch,
     resolve_dims,
     resolve_weights,
-    sample_shape,
 )
+from dsl_explore.registry import REDUCTIONS, SURROGATES, get_surrogate
 
 __all__ = [
     "REDUCTIONS",
     "SURROGATES",
     "DirectionalSignLoss",
     "directional_sign_loss",
+    "dsl_term",
     "surrogate_fn",
 ]
 
-
-def _arctan(t: torch.Tensor) -> torch.Tensor:
-    return torch.atan(t) * (2.0 / math.pi)
-
-
-def _sigmoid(t: torch.Tensor) -> torch.Tensor:
-    return 2.0 * torch.sigmoid(t) - 1.0
-
-
-SURROGATES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": torch.tanh,
-    "softsign": F.softsign,
-    "arctan": _arctan,
-    "erf": torch.erf,
-    "sigmoid": _sigmoid,
-}
-"""Smooth sign surrogates ``s: R -> (-1, 1)``, odd, increasing, tending to ``sign(t)``:
-``tanh(t)``, ``softsign(t) = t / (1 + |t|)``, ``arctan(t) = (2/pi) atan(t)``, ``erf(t)`` and
-``sigmoid(t) = 2 sigma(t) - 1`` (which equals ``tanh(t/2)``)."""
-
-REDUCTIONS = ("mean", "sum", "none")
+BACKENDS = ("auto", "torch", "triton", "cpu")
 
 
 def surrogate_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Return the sign surrogate called ``name`` (one of :data:`SURROGATES`)."""
-    check_choice(name, "surrogate", tuple(SURROGATES))
-    return SURROGATES[name]
+    """Return the sign surrogate called ``name`` (one of :data:`SURROGATES`).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a registered surrogate.
+
+    Examples
+    --------
+    >>> import torch
+    >>> surrogate_fn("tanh")(torch.tensor(0.0))
+    tensor(0.)
+    """
+    return get_surrogate(name).fn
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float16/bfloat16 are computed in float32 (as torch's own ops accumulate), then cast back."""
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
-def _dsl_torch(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    k: float,
-    weights: tuple[float, ...] | None,
-    dims: tuple[int, ...],
-    surrogate: str,
-    reduction: str,
+def dsl_term(
+    x: torch.Tensor, y: torch.Tensor, *, dim: int, k: float, surrogate: str = "tanh"
 ) -> torch.Tensor:
-    s = SURROGATES[surrogate]
-    cdt = _compute_dtype(x.dtype)
-    xc, yc = x.to(cdt), y.to(cdt)
-    if reduction == "none":
-        total = xc.new_zeros(sample_shape(x.shape, dims))
-    else:
-        total = xc.new_zeros(())
-    for j, a in enumerate(dims):
-        if x.shape[a] < 2:  # an axis of length 1 (or 0) has no differences
-            continue
-        term = 0.5 * (s(k * torch.diff(xc, dim=a)) - s(k * torch.diff(yc, dim=a))).abs()
-        if term.numel() == 0:  # empty batch: nothing to average
-            continue
-        if reduction == "sum":
-            r = term.sum()
-        elif reduction == "mean":
-            r = term.mean()
-        else:
-            r = term.mean(dim=dims)
-        total = total + (r if weights is None else weights[j] * r)
-    return total.to(x.dtype)
+    r"""The DSL term of every difference along one axis, before weights and reduction.
+
+    .. math::
+
+        T_a[i] = \tfrac12 \left| s(k\, D_a x[i]) - s(k\, D_a y[i]) \right|,
+        \qquad D_a x[i] = x[i + e_a] - x[i].
+
+    :func:`directional_sign_loss` reduces these (``"sum"``: :math:`\sum_a w_a \sum_i T_a[i]`).
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        Floating tensors of one shape and dtype (float16/bfloat16 are not promoted here).
+    dim : int, keyword-only
+        The axis ``a``.
+    k : float, keyword-only
+        Sharpness, finite and > 0.
+    surrogate : str, keyword-only
+        A name of :data:`SURROGATES`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x.shape`` with axis ``dim`` shortened by one, values in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        On a bad ``k`` or ``surrogate``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> y = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    >>> x = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    >>> dsl_term(x, y, dim=0, k=100.0)
+    tensor([0., 1., 0.])
+    """
+    fn = get_surrogate(surrogate).fn
+    return _dsl_term_ref(x, y, dim, k=check_k(k), surrogate=fn)
 
 
-def _fused_available(x: torch.Tensor) -> bool:
-    """True when the Triton kernels can take this CUDA tensor (triton imports, fp32/16/bf16)."""
+def _fused_available(x: torch.Tensor, surrogate: str) -> bool:
+    """True when the Triton kernels can take this CUDA tensor (triton imports, fp32/16/bf16,
+    a surrogate the kernels implement)."""
     if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         return False
-    from dsl_explore.kernels import triton_available
+    from dsl_explore.kernels import FUSED_SURROGATES, triton_available
 
-    return triton_available()
+    return surrogate in FUSED_SURROGATES and triton_available()
 
 
 def directional_sign_loss(
@@ -221,13 +221,16 @@ def directional_sign_loss(
     check_real_floating(x, "x")
     check_real_floating(y, "y")
     k = check_k(k)
-    check_choice(surrogate, "surrogate", tuple(SURROGATES))
+    fn = get_surrogate(surrogate).fn
     check_choice(reduction, "reduction", REDUCTIONS)
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
     w = resolve_weights(weights, len(dims_t))
-    check_choice(backend, "backend", ("auto", "torch", "triton", "cpu"))
+    check_choice(backend, "backend", BACKENDS)
     use_kernels = backend in ("triton", "cpu") or (
-        backend == "auto" and is_torch(x) and x.is_cuda and _fused_available(x)
+        backend == "auto"
+        and isinstance(x, torch.Tensor)
+        and x.is_cuda
+        and _fused_available(x, surrogate)
     )
     if use_kernels:
         from dsl_explore import kernels
@@ -242,17 +245,15 @@ def directional_sign_loss(
             reduction=reduction,
             backend="triton" if backend == "auto" else backend,
         )
-    if is_torch(x):
-        return _dsl_torch(
-            x, y, k=k, weights=w, dims=dims_t, surrogate=surrogate, reduction=reduction
-        )
-    out = _dsl_torch(
+    if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+        return dsl_torch(x, y, k=k, weights=w, dims=dims_t, surrogate=fn, reduction=reduction)
+    out = dsl_torch(
         as_tensor(x),
         as_tensor(y),
         k=k,
         weights=w,
         dims=dims_t,
-        surrogate=surrogate,
+        surrogate=fn,
         reduction=reduction,
     )
     return np.asarray(out.numpy())
@@ -294,17 +295,17 @@ class DirectionalSignLoss(nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        self.backend = check_choice(backend, "backend", ("auto", "torch", "triton", "cpu"))
+        self.backend = check_choice(backend, "backend", BACKENDS)
         self.k = check_k(k)
-        self.surrogate = check_choice(surrogate, "surrogate", tuple(SURROGATES))
+        self.surrogate = get_surrogate(surrogate).name
         self.reduction = check_choice(reduction, "reduction", REDUCTIONS)
         # dims are checked against the input's number of axes at call time.
         self.dims = dims if dims is None or isinstance(dims, int) else tuple(dims)
-        n_weights = len(weights) if hasattr(weights, "__len__") else 1
+        n_weights = 1 if weights is None or not hasattr(weights, "__len__") else len(weights)
         self.weights = resolve_weights(weights, n_weights)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return directional_sign_loss(
+        out = directional_sign_loss(
             x,
             y,
             k=self.k,
@@ -314,6 +315,7 @@ class DirectionalSignLoss(nn.Module):
             reduction=self.reduction,
             backend=self.backend,
         )
+        return cast(torch.Tensor, out)
 
     def extra_repr(self) -> str:
         return (

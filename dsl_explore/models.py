@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from dsl_explore._validation import check_int
+
 __all__ = [
     "ConvAutoencoder",
     "build_model",
@@ -48,14 +50,6 @@ _CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 _CONFIG_KEYS = ("spatial_dims", "in_channels", "compression", "base_channels", "depth")
 _MODEL_NAME = "ConvAutoencoder"
 
-
-def _check_int(value: object, name: str, *, minimum: int, maximum: int | None = None) -> int:
-    rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int {rng}, got {type(value).__name__}")
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be an int {rng}, got {value}")
-    return int(value)
 
 
 def _check_spatial_dims(spatial_dims: object) -> int:
@@ -103,12 +97,12 @@ def valid_compressions(
     [1, 2, 3, 4, 6, 8, 12, 16]
     """
     spatial_dims = _check_spatial_dims(spatial_dims)
-    in_channels = _check_int(in_channels, "in_channels", minimum=1)
-    limit = _check_int(limit, "limit", minimum=1)
+    in_channels = check_int(in_channels, "in_channels", minimum=1)
+    limit = check_int(limit, "limit", minimum=1)
     depths = (
         range(1, MAX_DEPTH + 1)
         if depth is None
-        else (_check_int(depth, "depth", minimum=1, maximum=MAX_DEPTH),)
+        else (check_int(depth, "depth", minimum=1, maximum=MAX_DEPTH),)
     )
     return [
         r
@@ -191,9 +185,9 @@ class ConvAutoencoder(nn.Module):
     ) -> None:
         super().__init__()
         d = _check_spatial_dims(spatial_dims)
-        in_channels = _check_int(in_channels, "in_channels", minimum=1)
-        compression = _check_int(compression, "compression", minimum=1)
-        base_channels = _check_int(base_channels, "base_channels", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        compression = check_int(compression, "compression", minimum=1)
+        base_channels = check_int(base_channels, "base_channels", minimum=1)
         if depth is None:
             found = [
                 k
@@ -204,7 +198,7 @@ class ConvAutoencoder(nn.Module):
                 raise _compression_error(d, in_channels, compression, None)
             depth = max(2, found[0])
         else:
-            depth = _check_int(depth, "depth", minimum=1, maximum=MAX_DEPTH)
+            depth = check_int(depth, "depth", minimum=1, maximum=MAX_DEPTH)
         latent = _latent_channels(d, in_channels, compression, depth)
         if not latent:
             raise _compression_error(d, in_channels, compression, depth)

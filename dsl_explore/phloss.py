@@ -56,10 +56,9 @@ from dsl_explore._validation import (
     check_real_floating,
     resolve_dims,
 )
+from dsl_explore.registry import REDUCTIONS
 
 __all__ = ["PersistentHomologyLoss", "critical_vertex_pairs", "persistent_homology_loss"]
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 def critical_vertex_pairs(field: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -240,7 +239,7 @@ def persistent_homology_loss(
     check_real_floating(x, "x")
     check_real_floating(y, "y")
     p = _check_order(order)
-    check_choice(reduction, "reduction", _REDUCTIONS)
+    check_choice(reduction, "reduction", REDUCTIONS)
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
     d = len(dims_t)
     if homology_dims is None:
@@ -298,7 +297,7 @@ class PersistentHomologyLoss(nn.Module):
         self.dims = dims if dims is None or isinstance(dims, int) else tuple(dims)
         self.homology_dims = None if homology_dims is None else tuple(homology_dims)
         self.order = _check_order(order)
-        self.reduction = check_choice(reduction, "reduction", _REDUCTIONS)
+        self.reduction = check_choice(reduction, "reduction", REDUCTIONS)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return persistent_homology_loss(

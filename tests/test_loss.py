@@ -20,6 +20,20 @@ from dsl_explore.loss import REDUCTIONS, SURROGATES
 ALL_SURROGATES = tuple(SURROGATES)
 
 
+def _assert_float32_within_bound(got, x, y, *, k=10.0, surrogate="tanh"):
+    """A float32 "mean" DSL of (x, y) against the float64 truth, within the bound derived from
+    float32 rounding on this data (tests/_tolerance.py)."""
+    from _tolerance import dsl_error_bounds
+
+    x64, y64 = x.double(), y.double()
+    truth = directional_sign_loss(x64, y64, k=k, surrogate=surrogate)
+    dims = tuple(range(2, x.ndim))
+    tol = dsl_error_bounds(x64, y64, k=k, weights=None, dims=dims, surrogate=SURROGATES[surrogate],
+                           reduction="mean", go=torch.ones(()))["loss"]
+    assert got.dtype == torch.float32
+    assert abs(float(got) - float(truth)) <= tol * abs(float(truth)), (float(got), float(truth))
+
+
 def _distinct_field(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """A float64 array whose values are a permutation of 0..n-1: no zero differences anywhere."""
     return rng.permutation(int(np.prod(shape))).reshape(shape).astype(np.float64)
@@ -291,12 +305,15 @@ class TestDtypesAndEdges:
 
     @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
     def test_cuda_equals_cpu(self):
+        """CPU and GPU float32 each within the rounding bound of the float64 truth (comparing
+        the two float32 results directly would depend on each device's float32 functions)."""
         x, y = torch.rand(2, 1, 9, 10, 11), torch.rand(2, 1, 9, 10, 11)
         for surrogate in ALL_SURROGATES:
             cpu = directional_sign_loss(x, y, surrogate=surrogate)
             gpu = directional_sign_loss(x.cuda(), y.cuda(), surrogate=surrogate)
             assert gpu.is_cuda
-            torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-6)
+            _assert_float32_within_bound(gpu.cpu(), x, y, surrogate=surrogate)
+            _assert_float32_within_bound(cpu, x, y, surrogate=surrogate)
 
 
 class TestExceptions:
@@ -390,11 +407,8 @@ class TestBackends:
 
     def test_module_passes_backend(self):
         x, y = torch.rand(1, 1, 16), torch.rand(1, 1, 16)
-        torch.testing.assert_close(
-            DirectionalSignLoss(backend="cpu")(x, y),
-            directional_sign_loss(x, y),
-            rtol=1e-6,
-            atol=1e-7,
-        )
+        # both float32 results within the rounding bound of the float64 truth
+        _assert_float32_within_bound(DirectionalSignLoss(backend="cpu")(x, y), x, y)
+        _assert_float32_within_bound(directional_sign_loss(x, y), x, y)
         with pytest.raises(ValueError, match="backend"):
             directional_sign_loss(x, y, backend="gpu")

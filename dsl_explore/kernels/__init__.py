@@ -15,10 +15,12 @@ Backends (``backend=``):
 ``"cpu"``
     A small C library built on first use (:mod:`dsl_explore.kernels.cpu`), float32/float64.
 ``"torch"``
-    The reference implementation (:func:`dsl_explore.loss._dsl_torch` and the reference count).
+    The reference implementation (:func:`dsl_explore._reference.dsl_torch` and
+    :func:`dsl_explore._reference.count_per_axis`).
 ``"auto"`` (default)
     ``"triton"`` for CUDA float32/float16/bfloat16 tensors when triton imports, ``"cpu"`` for CPU
-    tensors when the C library builds, ``"torch"`` otherwise (e.g. CUDA float64).
+    tensors when the C library builds, ``"torch"`` otherwise (e.g. CUDA float64, or a surrogate
+    of the registry that is not in :data:`FUSED_SURROGATES`).
 
 Gradient modes (``fused_backward=``):
 
@@ -56,6 +58,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from dsl_explore._reference import count_per_axis, dsl_torch
 from dsl_explore._validation import (
     ArrayLike,
     as_tensor,
@@ -64,14 +67,15 @@ from dsl_explore._validation import (
     check_pair,
     check_real,
     check_real_floating,
-    is_torch,
     resolve_dims,
     resolve_weights,
 )
-from dsl_explore.kernels._common import REDUCTIONS, SURROGATE_IDS, DSLFunction, Layout, Spec
+from dsl_explore.kernels._common import FUSED_SURROGATES, DSLFunction, Layout, Spec
+from dsl_explore.registry import REDUCTIONS, get_surrogate
 
 __all__ = [
     "BACKENDS",
+    "FUSED_SURROGATES",
     "available_backends",
     "dsl_loss",
     "mismatch_count",
@@ -181,23 +185,27 @@ def dsl_loss(
     check_real_floating(x, "x")
     check_real_floating(y, "y")
     k = check_k(k)
-    check_choice(surrogate, "surrogate", tuple(SURROGATE_IDS))
+    fn = get_surrogate(surrogate).fn
     check_choice(reduction, "reduction", REDUCTIONS)
     check_choice(backend, "backend", BACKENDS)
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
     w = resolve_weights(weights, len(dims_t))
-    if not is_torch(x):
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         out = dsl_loss(as_tensor(x), as_tensor(y), k=k, weights=w, dims=dims_t,
                        surrogate=surrogate, reduction=reduction, backend=backend,
                        fused_backward=fused_backward)
-        return np.asarray(out.numpy())
+        return np.asarray(as_tensor(out).numpy())
     name = select_backend(x, backend, op="loss")
+    if name != "torch" and surrogate not in FUSED_SURROGATES:
+        if backend != "auto":
+            raise ValueError(
+                f"backend={name!r} has no fused code for surrogate {surrogate!r} (it has "
+                f"{', '.join(map(repr, FUSED_SURROGATES))}); use backend='torch' or 'auto'"
+            )
+        name = "torch"
     impl = _impl(name, x, "loss")
     if impl is None:
-        from dsl_explore.loss import _dsl_torch
-
-        return _dsl_torch(x, y, k=k, weights=w, dims=dims_t, surrogate=surrogate,
-                          reduction=reduction)
+        return dsl_torch(x, y, k=k, weights=w, dims=dims_t, surrogate=fn, reduction=reduction)
     if y.dtype != x.dtype:
         y = y.to(x.dtype)
     lay = Layout.make(tuple(x.shape), dims_t)
@@ -212,12 +220,6 @@ def dsl_loss(
                           want_grad=False, dtype=x.dtype)
         return out
     return DSLFunction.apply(x, y, spec, impl, bool(fused_backward), need_gx, need_gy)
-
-
-def _count_torch(x: torch.Tensor, y: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    from dsl_explore.counting import _count_axis
-
-    return torch.stack([_count_axis(x, y, a, dims) for a in dims], dim=-1)
 
 
 def mismatch_count(
@@ -245,8 +247,9 @@ def mismatch_count(
     check_real(y, "y")
     check_choice(backend, "backend", BACKENDS)
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
-    if not is_torch(x):
-        return mismatch_count(as_tensor(x), as_tensor(y), dims=dims_t, backend=backend).numpy()
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        counts = mismatch_count(as_tensor(x), as_tensor(y), dims=dims_t, backend=backend)
+        return as_tensor(counts).numpy()
     if y.dtype != x.dtype:
         common = torch.promote_types(x.dtype, y.dtype)
         x, y = x.to(common), y.to(common)
@@ -262,5 +265,5 @@ def mismatch_count(
     if impl is None or lay.numel == 0:
         if lay.numel == 0:
             return torch.zeros(*lay.sample_shape, len(dims_t), dtype=torch.int64, device=x.device)
-        return _count_torch(x, y, dims_t)
+        return count_per_axis(x, y, dims_t)
     return impl.count(lay.view4(x), lay.view4(y), lay)

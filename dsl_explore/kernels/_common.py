@@ -19,8 +19,13 @@ from dataclasses import dataclass
 
 import torch
 
-SURROGATE_IDS = {"tanh": 0, "softsign": 1, "arctan": 2, "erf": 3, "sigmoid": 4}
-REDUCTIONS = ("mean", "sum", "none")
+from dsl_explore.registry import surrogate_id
+
+FUSED_SURROGATES = ("tanh", "softsign", "arctan", "erf", "sigmoid")
+"""The surrogates of :data:`dsl_explore.registry.SIGN_SURROGATES` whose float32 and float64 code is
+written in :mod:`~dsl_explore.kernels._csrc` (C) and :mod:`~dsl_explore.kernels._triton_src`
+(Triton). Their ids come from the registry; a registry entry missing here runs on the torch
+reference only (``backend="auto"``), and the kernels refuse an id they have no code for."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,11 @@ class Spec:
     reduction: str
     wk: tuple[float, float, float]  # weight per kernel axis (0 for axes not in dims)
 
+    @property
+    def surrogate_id(self) -> int:
+        """The kernel id of :attr:`surrogate`, read from the registry at call time."""
+        return surrogate_id(self.surrogate)
+
     @classmethod
     def make(cls, layout: Layout, k: float, weights, surrogate: str, reduction: str) -> Spec:
         wk = [0.0, 0.0, 0.0]
@@ -154,7 +164,7 @@ class DSLFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, y, spec, impl, single_pass, need_gx, need_gy):  # type: ignore[override]
+    def forward(ctx, x, y, spec, impl, single_pass, need_gx, need_gy):
         lay = spec.layout
         xl, yl = lay.view4(x), lay.view4(y)
         ctx.spec, ctx.impl, ctx.single_pass = spec, impl, single_pass
@@ -172,7 +182,7 @@ class DSLFunction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, go):  # type: ignore[override]
+    def backward(ctx, go):
         spec, impl = ctx.spec, ctx.impl
         lay = spec.layout
         need_gx, need_gy = ctx.need

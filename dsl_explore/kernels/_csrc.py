@@ -25,7 +25,25 @@ against a memory floor of ~1 ms; the rows' tails are padded to a whole vector (a
 cost as much as the vector body for rows of 128).
 """
 
-C_SOURCE = r"""
+from dsl_explore.registry import SIGN_SURROGATES
+
+ERR_UNKNOWN_SURROGATE = 2
+"""Return code of the C entry points for a surrogate id they have no code for."""
+
+
+def surrogate_defines() -> str:
+    """``#define S_<NAME> <id>`` for every surrogate of the registry, in id order.
+
+    Examples
+    --------
+    >>> print(surrogate_defines().splitlines()[0])
+    #define S_TANH 0
+    """
+    entries = sorted(SIGN_SURROGATES.values(), key=lambda e: e.id)
+    return "\n".join(f"#define S_{e.name.upper()} {e.id}" for e in entries)
+
+
+_TEMPLATE = r"""
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,11 +54,9 @@ C_SOURCE = r"""
 
 typedef int64_t i64;
 
-#define S_TANH 0
-#define S_SOFTSIGN 1
-#define S_ARCTAN 2
-#define S_ERF 3
-#define S_SIGMOID 4
+/* surrogate ids, generated from dsl_explore.registry */
+@SURROGATE_DEFINES@
+#define ERR_UNKNOWN_SURROGATE @ERR_UNKNOWN_SURROGATE@
 
 #define INL static inline __attribute__((always_inline))
 #define TAIL 16 /* floats in a 64-byte vector; the tail is padded to this */
@@ -130,7 +146,8 @@ INL float surr_f(float t, int S) {
     if (S == S_SOFTSIGN) return t / (1.0f + fabsf(t));
     if (S == S_ARCTAN) return atan_f(t) * 0.63661977236758134f;
     if (S == S_ERF) return erf_f(t);
-    return tanh_f(0.5f * t); /* 2 sigma(t) - 1 = tanh(t / 2) */
+    if (S == S_SIGMOID) return tanh_f(0.5f * t); /* 2 sigma(t) - 1 = tanh(t / 2) */
+    return NAN; /* unreachable: callers take S from pair_*_select or surrogate_f32's switch */
 }
 
 /* s'(t), given s = s(t) */
@@ -139,7 +156,8 @@ INL float dsurr_f(float t, float s, int S) {
     if (S == S_SOFTSIGN) { float den = 1.0f + fabsf(t); return 1.0f / (den * den); }
     if (S == S_ARCTAN) return 0.63661977236758134f / (1.0f + t * t);
     if (S == S_ERF) return 1.1283791670955126f * exp_f(-clampf(t * t, 0.0f, 100.0f));
-    return 0.5f * (1.0f - s * s); /* 2 sigma (1 - sigma) with sigma = (1 + s) / 2 */
+    if (S == S_SIGMOID) return 0.5f * (1.0f - s * s); /* 2 sigma (1 - sigma), sigma = (1 + s)/2 */
+    return NAN;
 }
 
 /* ---------------- float64 math: libm ---------------- */
@@ -149,7 +167,8 @@ INL double surr_d(double t, int S) {
     if (S == S_SOFTSIGN) return t / (1.0 + fabs(t));
     if (S == S_ARCTAN) return atan(t) * 0.63661977236758134;
     if (S == S_ERF) return erf(t);
-    return 2.0 / (1.0 + exp(-t)) - 1.0;
+    if (S == S_SIGMOID) return 2.0 / (1.0 + exp(-t)) - 1.0;
+    return NAN;
 }
 
 INL double dsurr_d(double t, double s, int S) {
@@ -157,7 +176,8 @@ INL double dsurr_d(double t, double s, int S) {
     if (S == S_SOFTSIGN) { double den = 1.0 + fabs(t); return 1.0 / (den * den); }
     if (S == S_ARCTAN) return 0.63661977236758134 / (1.0 + t * t);
     if (S == S_ERF) return 1.1283791670955126 * exp(-t * t);
-    { double sg = 1.0 / (1.0 + exp(-t)); return 2.0 * sg * (1.0 - sg); }
+    if (S == S_SIGMOID) { double sg = 1.0 / (1.0 + exp(-t)); return 2.0 * sg * (1.0 - sg); }
+    return NAN;
 }
 
 /*
@@ -245,7 +265,7 @@ DEFINE_PAIRS(double, f64, surr_d, dsurr_d, fabs)
 static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *gs,            \
                    i64 r0, i64 r1, i64 N0, i64 N1, i64 N2, int ndim, double kd, int S) {     \
     pair_##SUF##_fn pair = pair_##SUF##_select(S);                                            \
-    if (!pair) return 2;                                                                      \
+    if (!pair) return ERR_UNKNOWN_SURROGATE;                                                  \
     T k = (T)kd;                                                                              \
     int want_g = g != NULL;                                                                   \
     int has1 = ndim >= 2 && N1 >= 2, has0 = ndim >= 3 && N0 >= 2;                             \
@@ -414,15 +434,23 @@ DEFINE_COUNT_ENTRY(uint8_t, u8)
 /* ---------------- self-check of the float32 math (tests compare with float64) ---------------- */
 
 #define SURR_CASE(S) case S: s[j] = surr_f(t[j], S); ds[j] = dsurr_f(t[j], s[j], S); break;
-void surrogate_f32(const float *t, float *s, float *ds, i64 n, int S) {
+int surrogate_f32(const float *t, float *s, float *ds, i64 n, int S) {
+    if (!pair_f32_select(S)) return ERR_UNKNOWN_SURROGATE;
     for (i64 j = 0; j < n; j++) {
         switch (S) {
         SURR_CASE(S_TANH)
         SURR_CASE(S_SOFTSIGN)
         SURR_CASE(S_ARCTAN)
         SURR_CASE(S_ERF)
-        default: s[j] = surr_f(t[j], S_SIGMOID); ds[j] = dsurr_f(t[j], s[j], S_SIGMOID); break;
+        SURR_CASE(S_SIGMOID)
+        default: return ERR_UNKNOWN_SURROGATE;
         }
     }
+    return 0;
 }
 """
+
+C_SOURCE = _TEMPLATE.replace("@SURROGATE_DEFINES@", surrogate_defines()).replace(
+    "@ERR_UNKNOWN_SURROGATE@", str(ERR_UNKNOWN_SURROGATE)
+)
+"""The C source with the registry's surrogate ids filled in."""

@@ -24,6 +24,16 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from dsl_explore.registry import SURROGATE_IDS
+
+# Surrogate ids from the registry, as compile-time constants (the kernels' SURR is compared with
+# them; an id without a branch below fails at trace time, see _surrogate).
+S_TANH = tl.constexpr(SURROGATE_IDS["tanh"])
+S_SOFTSIGN = tl.constexpr(SURROGATE_IDS["softsign"])
+S_ARCTAN = tl.constexpr(SURROGATE_IDS["arctan"])
+S_ERF = tl.constexpr(SURROGATE_IDS["erf"])
+S_SIGMOID = tl.constexpr(SURROGATE_IDS["sigmoid"])
+
 
 @triton.jit
 def _tanh(t):
@@ -53,22 +63,29 @@ def _atan(t):
 
 @triton.jit
 def _surrogate(t, SURR: tl.constexpr):
-    """``(s(t), s'(t))`` for surrogate id SURR (0 tanh, 1 softsign, 2 arctan, 3 erf, 4 sigmoid)."""
-    if SURR == 0:
+    """``(s(t), s'(t))`` for the surrogate with registry id SURR; any other id fails when the
+    kernel is traced (compiled: a CompilationError, interpreted: an AssertionError)."""
+    tl.static_assert(
+        (SURR == S_TANH) | (SURR == S_SOFTSIGN) | (SURR == S_ARCTAN) | (SURR == S_ERF)
+        | (SURR == S_SIGMOID),
+        "unknown surrogate id: the Triton kernels implement the ids of "
+        "dsl_explore.kernels.FUSED_SURROGATES only",
+    )
+    if SURR == S_TANH:
         s = _tanh(t)
         ds = 1.0 - s * s
-    elif SURR == 1:
+    elif SURR == S_SOFTSIGN:
         den = 1.0 + tl.abs(t)
         s = t / den
         ds = 1.0 / (den * den)
-    elif SURR == 2:
+    elif SURR == S_ARCTAN:
         s = _atan(t) * 0.6366197723675814
         ds = 0.6366197723675814 / (1.0 + t * t)
-    elif SURR == 3:
+    elif SURR == S_ERF:
         s = tl.math.erf(t)
         t2 = t * t
         ds = 1.1283791670955126 * tl.exp(-tl.where(t2 > 100.0, 100.0, t2))
-    else:
+    else:  # S_SIGMOID (the static_assert above excludes every other id)
         tc = tl.where(t > 80.0, 80.0, tl.where(t < -80.0, -80.0, t))
         sg = 1.0 / (1.0 + tl.exp(-tc))
         s = 2.0 * sg - 1.0

@@ -74,8 +74,9 @@ from pathlib import Path
 
 import torch
 
-from dsl_explore.kernels._common import SURROGATE_IDS, Layout, Spec, go_is_one
-from dsl_explore.kernels._csrc import C_SOURCE
+from dsl_explore.kernels._common import FUSED_SURROGATES, Layout, Spec, go_is_one
+from dsl_explore.kernels._csrc import C_SOURCE, ERR_UNKNOWN_SURROGATE
+from dsl_explore.registry import surrogate_id as surrogate_id_of
 
 __all__ = ["CpuBackend", "available", "build_error", "library_path", "openmp_enabled"]
 
@@ -209,7 +210,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = [_P, _P, _P, _I, _I, _I, _I, ctypes.c_int, ctypes.c_int]
         fn.restype = ctypes.c_int
     lib.surrogate_f32.argtypes = [_P, _P, _P, _I, ctypes.c_int]
-    lib.surrogate_f32.restype = None
+    lib.surrogate_f32.restype = ctypes.c_int
     lib.openmp_enabled.argtypes = []
     lib.openmp_enabled.restype = ctypes.c_int
 
@@ -241,9 +242,17 @@ def _threads(numel: int) -> int:
     return 1 if numel < PARALLEL_MIN_ELEMENTS else max(1, torch.get_num_threads())
 
 
-def _check(code: int) -> None:
-    if code != 0:
-        raise MemoryError(f"dsl_explore CPU kernel failed (code {code})")
+def _check(code: int, surrogate_id: int | None = None) -> None:
+    """Turn the C library's return code into an exception: 1 (or any other code) is an allocation
+    failure, 2 an unknown surrogate id (bit 1; OpenMP threads OR their codes together)."""
+    if code == 0:
+        return
+    if code & ERR_UNKNOWN_SURROGATE:
+        raise ValueError(
+            f"the C kernels have no code for surrogate id {surrogate_id} (they implement "
+            f"{', '.join(f'{n}={surrogate_id_of(n)}' for n in FUSED_SURROGATES)})"
+        )
+    raise MemoryError(f"dsl_explore CPU kernel failed (code {code})")
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:
@@ -251,14 +260,20 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 
 def surrogate_f32(t: torch.Tensor, surrogate: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The C library's float32 ``s(t)`` and ``s'(t)`` (for tests of its polynomials)."""
+    """The C library's float32 ``s(t)`` and ``s'(t)`` (for tests of its polynomials).
+
+    Raises
+    ------
+    ValueError
+        If ``surrogate`` is not in the registry, or the C code has no case for its id.
+    """
     lib = _load()
     if lib is None:
         raise RuntimeError(f"the CPU kernels are unavailable: {_BUILD_ERROR}")
+    sid = surrogate_id_of(surrogate)
     t = t.detach().to(torch.float32).contiguous()
     s, ds = torch.empty_like(t), torch.empty_like(t)
-    lib.surrogate_f32(t.data_ptr(), s.data_ptr(), ds.data_ptr(), t.numel(),
-                      SURROGATE_IDS[surrogate])
+    _check(lib.surrogate_f32(t.data_ptr(), s.data_ptr(), ds.data_ptr(), t.numel(), sid), sid)
     return s, ds
 
 
@@ -295,6 +310,7 @@ class CpuBackend:
 
     def run(self, xl, yl, spec: Spec, *, want_loss, want_grad, go=None, dtype=None):
         lib = _load()
+        assert lib is not None, "CpuBackend needs the C library (see available())"
         lay = spec.layout
         cdt = torch.float64 if xl.dtype == torch.float64 else torch.float32
         xc = xl.detach().to(cdt).contiguous()
@@ -311,10 +327,11 @@ class CpuBackend:
                 gs = gs * (gof.reshape(B, 1) if spec.reduction == "none" else gof)
             gs = gs.to(cdt).contiguous()
         fn = lib.dsl_f64 if cdt == torch.float64 else lib.dsl_f32
+        sid = spec.surrogate_id
         _check(fn(xc.data_ptr(), yc.data_ptr(), _ptr(g), _ptr(part), _ptr(gs), rows, N0, N1, N2,
-                  lay.ndim, spec.k, SURROGATE_IDS[spec.surrogate], _threads(lay.numel)))
+                  lay.ndim, spec.k, sid, _threads(lay.numel)), sid)
         out = None
-        if want_loss:
+        if part is not None:
             out = spec.finish(part.view(B, N0 * N1, 3).sum(1), dtype or xl.dtype)
         if g is not None and dtype is not None and g.dtype != dtype:
             g = g.to(dtype)

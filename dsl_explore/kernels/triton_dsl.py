@@ -31,7 +31,7 @@ from types import ModuleType
 
 import torch
 
-from dsl_explore.kernels._common import SURROGATE_IDS, Layout, Spec
+from dsl_explore.kernels._common import Layout, Spec
 
 __all__ = ["BLOCK_OVERRIDE", "TritonBackend", "kernels_module"]
 
@@ -118,7 +118,7 @@ class TritonBackend:
             R, N0, N1, N2, ct, P,
             *xl.stride(), *yl.stride(),
             spec.k, c0, c1, c2,
-            NDIM=lay.ndim, SURR=SURROGATE_IDS[spec.surrogate], WANT_LOSS=bool(want_loss),
+            NDIM=lay.ndim, SURR=spec.surrogate_id, WANT_LOSS=bool(want_loss),
             WANT_GRAD=bool(want_grad), PER_ROW=per_row, GO_MODE=go_mode, BR=br, BC=bc,
             num_warps=warps,
         )

@@ -104,14 +104,15 @@ def dsl_terms(
         One tensor per axis, of the input's shape shortened by one along that axis; the same
         values :func:`dsl_explore.loss.directional_sign_loss` sums (before weights).
     """
+    from dsl_explore.loss import dsl_term
+
     k = check_k(k)
     check_choice(surrogate, "surrogate", tuple(SURROGATES))
-    s = SURROGATES[surrogate]
     x, y = _t(recon), _t(target)
     if x.dtype in (torch.float16, torch.bfloat16):
         x, y = x.float(), y.float()
     axes = range(x.ndim) if axes is None else axes
-    return [0.5 * (s(k * torch.diff(x, dim=a)) - s(k * torch.diff(y, dim=a))).abs() for a in axes]
+    return [dsl_term(x, y, dim=a, k=k, surrogate=surrogate) for a in axes]
 
 
 def exact_edges(
