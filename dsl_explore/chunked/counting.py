@@ -358,4 +358,4 @@ def sign_mismatch_map(x: Any, y: Any, *, dims: int | Sequence[int] | None = None
         maps.append(map_halo(_diff_map_block, [xd, yd], (a,), chunks=chunks, dtype=bool, a=a))
     incidence = map_halo(_incidence_block, [xd, yd], dims_t, chunks=xd.chunks, dtype=np.int8,
                          dims=dims_t)
-    return MismatchMap(dims_t, tuple(maps), incidence, incidence > 0)
+    return MismatchMap(dims_t, tuple(maps), incidence, incidence > 0)  # type: ignore[arg-type]
