@@ -503,6 +503,149 @@ def run_core(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- bench chunked
+
+
+def bench_chunked_child(spec: dict) -> dict:
+    """One side of ``bench chunked``, run in a fresh process: time the exact count and the
+    axis-wise critical points, chunked on the zarr stores (``spec["mode"] == "chunked"``) or in
+    memory on a ``crop^3`` corner of them (``"memory"``); report voxels/s and peak RSS."""
+    import resource
+
+    import dask
+    import dask.array as da
+    import numpy as np
+
+    from dsl_explore import chunked
+    from dsl_explore.counting import sign_mismatch_count
+    from dsl_explore.critical import critical_points
+
+    if spec.get("threads"):
+        dask.config.set(scheduler="threads", num_workers=int(spec["threads"]))
+    y = da.from_zarr(spec["target"])
+    x = da.from_zarr(spec["recon"])
+    dims = tuple(range(x.ndim))
+    if spec["mode"] == "memory":
+        crop = (slice(0, spec["crop"]),) * x.ndim
+        xs, ys = np.asarray(x[crop].compute()), np.asarray(y[crop].compute())
+        small = (slice(0, 8),) * x.ndim
+        sign_mismatch_count(xs[small], ys[small], dims=dims)  # warm-up
+        critical_points(xs[small])
+
+        def count() -> object:
+            return sign_mismatch_count(xs, ys, dims=dims, per_axis=True)
+
+        def crit() -> object:
+            return int((critical_points(xs) != 0).sum())
+
+        n = xs.size
+    else:
+        small = (slice(0, 8),) * x.ndim
+        chunked.sign_mismatch_count(x[small], y[small], dims=dims)  # warm-up
+        chunked.critical_points(x[small]).compute()
+
+        def count() -> object:
+            return chunked.sign_mismatch_count(x, y, dims=dims, per_axis=True)
+
+        def crit() -> object:
+            return int((chunked.critical_points(x) != 0).sum().compute())
+
+        n = x.size
+    out: dict = {"mode": spec["mode"], "voxels": int(n)}
+    repeats = 3 if spec["mode"] == "memory" else 1  # the crop is small: best of 3
+    for name, fn in (("count", count), ("critical_axis", crit)):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        s = min(times)
+        out[f"{name}_s"] = s
+        out[f"{name}_voxels_per_s"] = n / s
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's from before exec)
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            hwm = next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:"))
+    except (OSError, StopIteration):  # pragma: no cover - not Linux
+        hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["peak_rss_MiB"] = hwm / 1024
+    return out
+
+
+def bench_chunked(*, size: int = 1024, crop: int = 256, chunk: int = 128,
+                  workdir: str | None = None, seed: int = 0) -> dict:
+    """``bench chunked``: the chunked path on a ``size^3`` float32 zarr pair vs the in-memory
+    functions on a ``crop^3`` crop, each side in its own process (clean peak RSS).
+
+    The pair (:func:`dsl_explore.chunked.compare.smooth_pair`) is written block by block into a
+    temporary directory (``workdir``, default the system's), which is removed at the end.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import dsl_explore
+    from dsl_explore.chunked.compare import smooth_pair, write_zarr
+
+    crop = min(crop, size)
+    chunk = min(chunk, size)
+    tmp = Path(tempfile.mkdtemp(prefix="dsl-bench-chunked-", dir=workdir))
+    try:
+        t0 = time.perf_counter()
+        target, recon = smooth_pair((size,) * 3, chunks=chunk, seed=seed)
+        write_zarr(target, tmp / "target.zarr", chunks=chunk)
+        write_zarr(recon, tmp / "recon.zarr", chunks=chunk)
+        generate_s = time.perf_counter() - t0
+        env = dict(os.environ)
+        root = str(Path(dsl_explore.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        code = ("import json, sys; from dsl_explore.bench import bench_chunked_child as f; "
+                "print(json.dumps(f(json.loads(sys.argv[1]))))")
+        sides = {}
+        for mode in ("chunked", "memory"):
+            spec = {"mode": mode, "target": str(tmp / "target.zarr"),
+                    "recon": str(tmp / "recon.zarr"), "crop": crop}
+            proc = subprocess.run([sys.executable, "-c", code, _json.dumps(spec)], env=env,
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(f"bench chunked ({mode}) failed: {proc.stderr.strip()[-2000:]}")
+            sides[mode] = _json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ratios = {
+        f"{m}_memory_over_chunked": sides["memory"][f"{m}_voxels_per_s"]
+        / sides["chunked"][f"{m}_voxels_per_s"]
+        for m in ("count", "critical_axis")
+    }
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"size": size, "crop": crop, "chunk": chunk, "dtype": "float32",
+            "generate_s": generate_s, "chunked": sides["chunked"], "memory": sides["memory"],
+            "throughput_ratio": ratios, "machine": {"cpus": os.cpu_count(),
+                                                    "loadavg": list(load) if load else None}}
+
+
+def run_chunked(args) -> int:
+    """Run ``bench chunked`` from parsed arguments; prints JSON."""
+    result = bench_chunked(size=args.size, crop=args.crop, chunk=args.chunk,
+                           workdir=args.workdir)
+    print(_json.dumps(result, indent=2))
+    return 0
+
+
+def add_chunked_parser(sub) -> None:
+    """Register ``bench chunked`` on the ``bench`` subparsers."""
+    p = sub.add_parser("chunked", help="chunked count / critical points on a zarr pair vs "
+                       "in memory on a crop: peak RSS and voxels/s (JSON)")
+    p.add_argument("--size", type=int, default=1024, help="edge of the float32 pair (1024)")
+    p.add_argument("--crop", type=int, default=256, help="edge of the in-memory crop (256)")
+    p.add_argument("--chunk", type=int, default=128, help="zarr / dask chunk edge (128)")
+    p.add_argument("--workdir", default=None, help="where the temporary zarr pair goes")
+    p.set_defaults(func=run_chunked)
+
+
 def add_parser(subparsers) -> None:
     """Register ``bench kernels`` / ``bench core`` (and ``bench ui`` from
     :mod:`dsl_explore.bench_ui`) on an argparse ``subparsers`` object."""
@@ -523,6 +666,7 @@ def add_parser(subparsers) -> None:
     core.add_argument("--json", action="store_true", help="print JSON instead of the table")
     core.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (5)")
     core.set_defaults(func=run_core)
+    add_chunked_parser(sub)
     from dsl_explore import bench_ui
 
     bench_ui.add_parser(sub)
