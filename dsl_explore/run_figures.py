@@ -113,8 +113,8 @@ def _recon_parts(
     from dsl_explore.counting import sign_mismatch_count
     from dsl_explore.critical import mismatched_critical_points
     from dsl_explore.loss import directional_sign_loss
-    from dsl_explore.plots._compute import as_field, check_same_shape, critical_groups
-    from dsl_explore.plots._traces import block_coords, block_factor
+    from dsl_explore.plots.compute import as_field, check_same_shape, critical_groups
+    from dsl_explore.plots.traces import block_coords, block_factor
     from dsl_explore.plots.image import (
         _dsl_vertex_map,
         _exact_vertex_map,

@@ -19,7 +19,7 @@ from dsl_explore.counting import sign_mismatch_count  # noqa: E402
 from dsl_explore.critical import mismatched_critical_points  # noqa: E402
 from dsl_explore.loss import directional_sign_loss  # noqa: E402
 from dsl_explore.plots import find_traces  # noqa: E402
-from dsl_explore.plots._traces import as_array  # noqa: E402
+from dsl_explore.plots.traces import as_array  # noqa: E402
 from dsl_explore.widgets import Explorer, explore  # noqa: E402
 from dsl_explore.widgets._common import READOUT_CLASS, STATUS_CLASS  # noqa: E402
 

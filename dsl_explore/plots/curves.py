@@ -23,8 +23,8 @@ from dsl_explore._validation import (
 from dsl_explore.counting import sign_mismatch_count
 from dsl_explore.loss import SURROGATES, directional_sign_loss
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import _t, sign_limit
-from dsl_explore.plots._traces import fmt
+from dsl_explore.plots.compute import _t, sign_limit
+from dsl_explore.plots.traces import fmt
 
 __all__ = ["KSweep", "k_sweep", "plot_history", "plot_k_sweep"]
 

@@ -15,7 +15,7 @@ from dsl_explore._validation import check_choice, check_k, resolve_weights
 from dsl_explore.critical import METHODS, mismatched_critical_points
 from dsl_explore.loss import SURROGATES
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import (
+from dsl_explore.plots.compute import (
     CriticalGroups,
     as_field,
     check_same_shape,
@@ -24,7 +24,7 @@ from dsl_explore.plots._compute import (
     exact_edges,
     half_incidence,
 )
-from dsl_explore.plots._traces import block_coords, block_factor, block_reduce, fmt, weights_text
+from dsl_explore.plots.traces import block_coords, block_factor, block_reduce, fmt, weights_text
 
 __all__ = ["VIEWS", "plot_2d"]
 
@@ -83,7 +83,7 @@ def _on_plane(
 ) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     if plane is None:
         return x, y, None
-    from dsl_explore.plots._compute import plane_slab
+    from dsl_explore.plots.compute import plane_slab
 
     xs, pos = plane_slab(x, *plane)
     ys, _ = plane_slab(y, *plane)
@@ -376,7 +376,7 @@ def plot_2d(
     --------
     >>> import numpy as np
     >>> from dsl_explore.plots import plot_2d
-    >>> from dsl_explore.plots._traces import find_traces
+    >>> from dsl_explore.plots.traces import find_traces
     >>> target = np.array([[0.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 0.0]])
     >>> recon = target.copy(); recon[0, 0] = 1.5   # the corner minimum becomes a maximum
     >>> fig = plot_2d(target, recon, k=1000.0)

@@ -14,7 +14,7 @@ from dsl_explore._validation import check_choice, check_k, resolve_weights
 from dsl_explore.critical import METHODS, mismatched_critical_points
 from dsl_explore.loss import SURROGATES
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import (
+from dsl_explore.plots.compute import (
     CriticalGroups,
     as_field,
     check_same_shape,
@@ -22,7 +22,7 @@ from dsl_explore.plots._compute import (
     dsl_terms,
     exact_edges,
 )
-from dsl_explore.plots._traces import fmt, weights_text
+from dsl_explore.plots.traces import fmt, weights_text
 
 __all__ = ["plot_1d"]
 

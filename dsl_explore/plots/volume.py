@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from dsl_explore._validation import check_choice
 from dsl_explore.critical import METHODS, CriticalMismatch, mismatched_critical_points
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import (
+from dsl_explore.plots.compute import (
     CriticalGroups,
     as_field,
     check_same_shape,

@@ -62,7 +62,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dsl_explore.plots import plot_history, trace_index
-from dsl_explore.plots._traces import typed_array
+from dsl_explore.plots.traces import typed_array
 from dsl_explore.widgets._common import (
     ExportPanel,
     guarded,

@@ -46,8 +46,8 @@ from dsl_explore.counting import sign_mismatch_count
 from dsl_explore.critical import METHODS, CriticalMismatch, mismatched_critical_points
 from dsl_explore.loss import SURROGATES, directional_sign_loss
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import CriticalGroups, critical_groups
-from dsl_explore.plots._traces import block_coords, block_factor, trace_index, typed_array
+from dsl_explore.plots.compute import CriticalGroups, critical_groups
+from dsl_explore.plots.traces import block_coords, block_factor, trace_index, typed_array
 from dsl_explore.plots.image import (
     _build_2d,
     _dsl_vertex_map,
