@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -143,7 +144,7 @@ def exact_edges(
     """Per-axis boolean maps of mismatched difference signs (from :func:`sign_mismatch_map`)."""
     x, y = _t(recon), _t(target)
     axes = tuple(range(x.ndim)) if axes is None else tuple(axes)
-    return list(sign_mismatch_map(x, y, dims=axes).per_axis)
+    return [cast(torch.Tensor, e) for e in sign_mismatch_map(x, y, dims=axes).per_axis]
 
 
 def half_incidence(

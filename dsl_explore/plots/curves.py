@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import plotly.graph_objects as go
@@ -245,7 +245,7 @@ _CYCLE = (style.OKABE_ITO["sky_blue"], style.OKABE_ITO["orange"],
           style.OKABE_ITO["vermillion"], style.OKABE_ITO["yellow"])
 
 
-def _is_number(v: object) -> bool:
+def _is_number(v: object) -> TypeGuard[float]:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(float(v))
 
 

@@ -134,8 +134,8 @@ def build_2d(p: Parts2D, *, width: int, height: int) -> go.Figure:
     titles = [t for _, t in _FIELD_PANELS] + [""] * (cols - 2)
     if per_axis:
         for role in ("exact", "dsl"):
-            row = [m.title for m in p.maps if m.role == role]
-            titles += row + [""] * (cols - len(row))
+            row_titles = [m.title for m in p.maps if m.role == role]
+            titles += row_titles + [""] * (cols - len(row_titles))
     else:
         titles += [m.title for m in p.maps] + [""] * (cols - 2)
     fig = make_subplots(

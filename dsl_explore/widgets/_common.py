@@ -32,6 +32,7 @@ __all__ = [
     "STATUS_CLASS",
     "ExportPanel",
     "FiguresExportPanel",
+    "close_tree",
     "export_formats",
     "guarded",
     "log_k_slider",
@@ -191,6 +192,21 @@ def guarded(status: Callable[[Any], W.HTML | None]) -> Callable[[_F], _F]:
         return wrapper  # type: ignore[return-value]
 
     return deco
+
+
+def close_tree(widget: W.Widget) -> None:
+    """Close ``widget`` and every widget inside it (children first); others are untouched.
+
+    Examples
+    --------
+    >>> box = W.VBox([W.Label("a")])
+    >>> close_tree(box)
+    >>> box.comm is None
+    True
+    """
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    widget.close()
 
 
 class ExportPanel:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ipywidgets as W
 import plotly.graph_objects as go
 import torch
 
@@ -38,7 +39,15 @@ from dsl_explore.plots.volume import plot_volume_plotly
 from dsl_explore.widgets._explore_controls import ExploreControls
 from dsl_explore.widgets._sample import ExploreModel
 
-__all__ = ["HeatmapView", "LineView", "VolumeView", "figure_title", "readout_value"]
+__all__ = [
+    "FigureArea",
+    "HeatmapView",
+    "LineView",
+    "VolumeView",
+    "export_stem",
+    "figure_title",
+    "readout_value",
+]
 
 
 def figure_title(controls: ExploreControls, model: ExploreModel) -> str:
@@ -63,13 +72,30 @@ def figure_title(controls: ExploreControls, model: ExploreModel) -> str:
     )
 
 
+def export_stem(controls: ExploreControls, model: ExploreModel) -> str:
+    """The file stem of the figure shown, e.g. ``explore_3d_sample2_axis0_slice4``."""
+    stem = f"explore_{model.ndim}d"
+    if model.data.sample_shape:
+        stem += f"_sample{controls.sample}"
+    plane = controls.slice
+    if plane is not None:
+        stem += "_volume" if controls.mode == "3D" else f"_axis{plane[0]}_slice{plane[1]}"
+    return stem
+
+
 def _kind_text_color(kind: str) -> str:
     return "#8A7E00" if kind == "changed" else style.KIND_STYLES[kind].color
 
 
-def readout_value(st: dict[str, Any], counts: dict[str, int], where: str) -> str:
-    """The readout's HTML from the explorer's ``state()``, the critical-point ``counts`` of the
-    whole sample and a ``where`` note (sample, slice; may be empty)."""
+def readout_value(st: dict[str, Any], model: ExploreModel) -> str:
+    """The readout's HTML from the explorer's ``state()``: DSL, exact count, the critical-point
+    counts of the whole sample, and which sample and slice are shown."""
+    counts = model.cur.groups.counts()
+    where = ""
+    if model.data.sample_shape:
+        where += f"sample {st['sample']} of {model.n_samples} (index {st['sample_index']})"
+    if st["slice"] is not None and st["mode"] == "slices":
+        where += (" · " if where else "") + f"slice axis {st['slice'][0]} = {st['slice'][1]}"
     w = ", ".join(f"{v:g}" for v in st["weights"])
     kinds = " · ".join(
         f'<span style="color:{_kind_text_color(kind)}"><b>{counts[kind]}</b> {kind}</span>'
@@ -235,3 +261,60 @@ class VolumeView:
         """Rotate the reconstruction scene with the target scene."""
         if self.figure is not None and camera is not None:
             self.figure.layout.scene2.camera = camera
+
+
+class FigureArea:
+    """The explorer's figure slot: the 1D/2D/slice view, the 3D volume view, and which one is
+    shown (:attr:`box` holds it). The slice view is built when first shown."""
+
+    def __init__(self, controls: ExploreControls, model: ExploreModel, *,
+                 max_display: int | None, max_markers: int | None, volume_max_size: int) -> None:
+        self.controls, self.model = controls, model
+        self.max_display, self.max_markers = max_display, max_markers
+        self.slice_view: LineView | HeatmapView | None = None
+        self.volume = VolumeView(controls, model, max_size=volume_max_size,
+                                 max_markers=max_markers)
+        self.box = W.Box([self._current()])
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        return self.box.children[0]
+
+    def _slice(self) -> LineView | HeatmapView:
+        if self.slice_view is None:
+            if self.model.ndim == 1:
+                self.slice_view = LineView(self.controls, self.model)
+            else:
+                self.slice_view = HeatmapView(self.controls, self.model,
+                                              max_display=self.max_display,
+                                              max_markers=self.max_markers)
+        return self.slice_view
+
+    def _current(self) -> go.FigureWidget:
+        return self.volume.get() if self.controls.mode == "3D" else self._slice().figure
+
+    def update_loss(self, *, exact: bool) -> None:
+        """After k/surrogate (and, with ``exact``, weight) changes: the slice view's maps."""
+        if self.slice_view is not None and self.controls.mode != "3D":
+            self.slice_view.update_loss(exact=exact)
+
+    def update_sample(self) -> None:
+        """After a sample or slice change: everything on the figure shown."""
+        self.volume.stale = True
+        if self.controls.mode == "3D":
+            self.box.children = (self.volume.get(),)
+        elif self.slice_view is not None:
+            self.slice_view.update_sample()
+
+    def switch_mode(self) -> None:
+        """Show the view of the current 3D mode (the slice view brought up to date)."""
+        self.controls.sync_slice_controls()
+        if self.controls.mode != "3D" and self.slice_view is not None:
+            self.update_sample()
+        self.box.children = (self._current(),)
+
+    def close(self) -> None:
+        """Close the figures."""
+        for view in (self.slice_view, self.volume):
+            if view is not None and view.figure is not None:
+                view.figure.close()

@@ -230,10 +230,12 @@ class ExploreModel:
 
     def compute_loss(self, *, k: float, weights: Sequence[float], surrogate: str) -> None:
         """DSL of the current sample with ``reduction="mean"`` and ``"sum"``."""
-        kw = {"k": k, "weights": weights, "dims": self.axes, "surrogate": surrogate}
         x, y = self.cur.x, self.cur.y
-        self.loss = float(directional_sign_loss(x, y, reduction="mean", **kw))
-        self.loss_sum = float(directional_sign_loss(x, y, reduction="sum", **kw))
+        self.loss, self.loss_sum = (
+            float(directional_sign_loss(x, y, k=k, weights=weights, dims=self.axes,
+                                        surrogate=surrogate, reduction=reduction))
+            for reduction in ("mean", "sum")
+        )
 
     def compute_count(self, *, weights: Sequence[float]) -> None:
         """The weighted exact count of the current sample, as a sum and a rate."""

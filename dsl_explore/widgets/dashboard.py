@@ -506,9 +506,12 @@ class TrainingDashboard:
     def _on_view_change(self, change: Any) -> None:
         snap = self._snapshot
         val = getattr(self.run, "val_data", None)
-        if snap is None and val is None:
+        if snap is not None:
+            parts = self._recon_parts(snap)
+        elif val is not None:
+            parts = self._waiting_parts(val)
+        else:
             return
-        parts = self._recon_parts(snap) if snap is not None else self._waiting_parts(val)
         with self._lock:
             self._show_recon(parts)
 

@@ -37,9 +37,9 @@ import torch
 from dsl_explore._validation import check_choice, check_k, resolve_weights
 from dsl_explore.critical import METHODS
 from dsl_explore.loss import SURROGATES
-from dsl_explore.widgets._common import ExportPanel, guarded, readout_html
+from dsl_explore.widgets._common import ExportPanel, close_tree, guarded, readout_html
 from dsl_explore.widgets._explore_controls import ExploreControls
-from dsl_explore.widgets._explore_views import HeatmapView, LineView, VolumeView, readout_value
+from dsl_explore.widgets._explore_views import FigureArea, export_stem, readout_value
 from dsl_explore.widgets._sample import ExploreModel, prepare, torch_threads
 
 __all__ = ["Explorer", "explore"]
@@ -139,20 +139,18 @@ class Explorer:
         self._export = ExportPanel(self._export_figures, export_dir)
         self.export_button = self._export.button
         self.status = self._export.status
-        self._slice_view: LineView | HeatmapView | None = None
         with torch_threads(self.threads):
             self.model = ExploreModel(data, method=method)
-            self._volume = VolumeView(c, self.model, max_size=volume_max_size,
-                                      max_markers=max_markers)
             self._compute_loss()
             self._compute_count()
-            self._fig_box = W.Box([self._current_figure()])
+            self._area = FigureArea(c, self.model, max_display=max_display,
+                                    max_markers=max_markers, volume_max_size=volume_max_size)
             self._update_readout()
         for event, cb in (("loss", self._on_loss_change), ("weights", self._on_weight_change),
                           ("sample", self._on_sample_change), ("slice", self._on_slice_change),
                           ("mode", self._on_mode)):
             c.on(event, cb)
-        self.widget = W.VBox([*c.rows(), self.readout, self._fig_box, self._export.widget])
+        self.widget = W.VBox([*c.rows(), self.readout, self._area.box, self._export.widget])
 
     # ---------------------------------------------------------------- display
 
@@ -169,7 +167,7 @@ class Explorer:
     @property
     def figure(self) -> go.FigureWidget:
         """The FigureWidget on screen (in 3D: the slice figure or the volume figure)."""
-        return self._fig_box.children[0]  # type: ignore[return-value]
+        return self._area.figure
 
     @property
     def k(self) -> float:
@@ -243,16 +241,8 @@ class Explorer:
 
     def close(self) -> None:
         """Close this explorer's widgets (the figures included); other widgets are untouched."""
-
-        def walk(w: W.Widget) -> None:
-            for child in getattr(w, "children", ()):
-                walk(child)
-            w.close()
-
-        for view in (self._slice_view, self._volume):
-            if view is not None and view.figure is not None:
-                view.figure.close()
-        walk(self.widget)
+        self._area.close()
+        close_tree(self.widget)
 
     # ---------------------------------------------------------------- model
 
@@ -264,46 +254,8 @@ class Explorer:
 
     # ---------------------------------------------------------------- views
 
-    def _new_slice_view(self) -> LineView | HeatmapView:
-        if self.ndim == 1:
-            return LineView(self.controls, self.model)
-        return HeatmapView(self.controls, self.model, max_display=self.max_display,
-                           max_markers=self.max_markers)
-
-    def _current_figure(self) -> go.FigureWidget:
-        if self.controls.mode == "3D":
-            return self._volume.get()
-        if self._slice_view is None:
-            self._slice_view = self._new_slice_view()
-        return self._slice_view.figure
-
-    def _update_loss_views(self, *, exact: bool) -> None:
-        """After k/surrogate (and, with ``exact``, weight) changes: maps, titles, readout."""
-        if self._slice_view is not None and self.controls.mode != "3D":
-            self._slice_view.update_loss(exact=exact)
-        self._update_readout()
-
-    def _update_view(self) -> None:
-        """After a sample or slice change: everything on the current figure."""
-        self._volume.stale = True
-        if self.controls.mode == "3D":
-            self._fig_box.children = (self._volume.get(),)
-            self._update_readout()
-            return
-        if self._slice_view is None:
-            return
-        self._slice_view.update_sample()
-        self._update_readout()
-
     def _update_readout(self) -> None:
-        st = self.state()
-        where = ""
-        if self.model.data.sample_shape:
-            where += (f"sample {st['sample']} of {self.model.n_samples} "
-                      f"(index {st['sample_index']})")
-        if st["slice"] is not None and st["mode"] == "slices":
-            where += (" · " if where else "") + f"slice axis {st['slice'][0]} = {st['slice'][1]}"
-        self.readout.value = readout_value(st, self.model.cur.groups.counts(), where)
+        self.readout.value = readout_value(self.state(), self.model)
 
     # ---------------------------------------------------------------- callbacks
 
@@ -312,7 +264,8 @@ class Explorer:
         t0 = time.perf_counter()
         with torch_threads(self.threads):
             self._compute_loss()
-            self._update_loss_views(exact=False)
+            self._area.update_loss(exact=False)
+            self._update_readout()
         self.last_update_s = time.perf_counter() - t0
 
     @guarded(lambda self: self.status)
@@ -321,7 +274,8 @@ class Explorer:
         with torch_threads(self.threads):
             self._compute_loss()
             self._compute_count()
-            self._update_loss_views(exact=True)
+            self._area.update_loss(exact=True)
+            self._update_readout()
         self.last_update_s = time.perf_counter() - t0
 
     @guarded(lambda self: self.status)
@@ -331,7 +285,8 @@ class Explorer:
             self.model.load(self.sample)
             self._compute_loss()
             self._compute_count()
-            self._update_view()
+            self._area.update_sample()
+            self._update_readout()
         self.last_update_s = time.perf_counter() - t0
 
     @guarded(lambda self: self.status)
@@ -339,7 +294,8 @@ class Explorer:
         t0 = time.perf_counter()
         if self.controls.mode != "3D":
             with torch_threads(self.threads):
-                self._update_view()
+                self._area.update_sample()
+                self._update_readout()
         self.last_update_s = time.perf_counter() - t0
 
     @guarded(lambda self: self.status)
@@ -349,26 +305,12 @@ class Explorer:
 
     def _switch_mode(self) -> None:
         t0 = time.perf_counter()
-        self.controls.sync_slice_controls()
-        if self.controls.mode == "3D":
-            self._fig_box.children = (self._volume.get(),)
-        else:
-            if self._slice_view is None:
-                self._slice_view = self._new_slice_view()
-            else:
-                self._update_view()
-            self._fig_box.children = (self._slice_view.figure,)
+        self._area.switch_mode()
         self._update_readout()
         self.last_update_s = time.perf_counter() - t0
 
     def _export_figures(self) -> dict[str, go.FigureWidget]:
-        stem = f"explore_{self.ndim}d"
-        if self.model.data.sample_shape:
-            stem += f"_sample{self.sample}"
-        plane = self.controls.slice
-        if plane is not None:
-            stem += "_volume" if self.controls.mode == "3D" else f"_axis{plane[0]}_slice{plane[1]}"
-        return {stem: self.figure}
+        return {export_stem(self.controls, self.model): self.figure}
 
 
 def explore(
