@@ -1,6 +1,6 @@
 """The dashboard's views, one class each: the history curves (:class:`CurvesView`), the
-reconstruction of one validation sample (:class:`ReconView`) and the status line
-(:class:`StatusLine`).
+reconstruction of one validation sample (:class:`ReconView`, in its slot :class:`ReconPanel`)
+and the status line (:class:`StatusLine`).
 
 The views never touch the run: the dashboard reads it and hands them what to show. Figures are
 built once and updated in place inside ``batch_update``.
@@ -14,17 +14,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
 from dsl_explore.plots import plot_history
 from dsl_explore.plots.parts import Parts1D, Parts2D
-from dsl_explore.plots.recon import ReconParts, build_recon
+from dsl_explore.plots.recon import ReconParts, build_recon, recon_parts
 from dsl_explore.plots.traces import heatmaps_to_typed
 from dsl_explore.plots.update import index_traces, update_1d, update_2d
 from dsl_explore.widgets._common import set_status, status_html
+from dsl_explore.widgets._run_controls import RunControls
 
-__all__ = ["EVAL_KEYS", "CurvesView", "ReconView", "StatusLine", "placeholder"]
+__all__ = ["EVAL_KEYS", "CurvesView", "ReconPanel", "ReconView", "StatusLine", "placeholder"]
 
 EVAL_KEYS = ("val_mse", "count_rate", "spurious", "lost", "changed", "betti_total")
 """The evaluation columns of a run's history that get a curve."""
@@ -225,3 +227,65 @@ class StatusLine:
             where = f"\n  at {Path(f.filename).name}:{f.lineno} in {f.name}: {f.line or ''}"
         head = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return f"training failed at step {self.run.step}: {head}{where}"
+
+
+class ReconPanel:
+    """The reconstruction slot: the figure of the sample (and 3D slice) the controls select.
+
+    Before the run's first evaluation it shows the target in both panels (a placeholder for runs
+    that keep no validation data). A figure of the same kind and shape is updated in place;
+    otherwise a new one replaces it.
+    """
+
+    def __init__(self, run: Any, controls: RunControls) -> None:
+        self.run, self.controls = run, controls
+        self.view: ReconView | None = None
+        self.box = W.Box([])
+        val = getattr(run, "val_data", None)
+        if val is not None:  # build the figure now, not while the run trains
+            self.show(self.waiting_parts(val))
+        else:
+            self.box.children = (placeholder(
+                "the reconstruction appears after the run's first evaluation"),)
+
+    @property
+    def figure(self) -> go.FigureWidget | None:
+        return None if self.view is None else self.view.fig
+
+    def _selection(self, n: int) -> tuple[int, int | None]:
+        s = min(int(self.controls.sample_slider.value), n - 1)
+        sl = self.controls.slice_slider
+        return s, None if sl is None else int(sl.value)
+
+    def parts(self, snap: Mapping[str, Any]) -> ReconParts:
+        """The parts of a snapshot's selected sample, with the snapshot's live settings."""
+        rec, tgt = snap["reconstruction"], snap["target"]
+        s, slice_index = self._selection(rec.shape[0])
+        cfg = snap.get("config") or self.run.config.to_dict()
+        return recon_parts(
+            tgt[s, 0], rec[s, 0], k=float(cfg["k"]), weights=cfg.get("weights"),
+            surrogate=str(cfg.get("surrogate", "tanh")), slice_index=slice_index,
+            title_prefix=f"step {snap['step']} · validation sample {s}", max_markers=2000,
+        )
+
+    def waiting_parts(self, val: np.ndarray) -> ReconParts:
+        """Before the first evaluation: the selected validation target in both panels."""
+        cfg = self.run.config
+        s, slice_index = self._selection(val.shape[0])
+        return recon_parts(
+            val[s, 0], val[s, 0], k=cfg.k, weights=cfg.weights, surrogate=cfg.surrogate,
+            slice_index=slice_index, title_prefix=f"validation sample {s} · waiting for the "
+            "first evaluation: both panels show the target", max_markers=2000,
+        )
+
+    def show(self, parts: ReconParts) -> bool:
+        """Draw ``parts``; returns whether a new figure was built (call with the widget lock)."""
+        if self.view is not None and self.view.fits(parts):
+            self.view.update(parts)
+            return False
+        old = self.view
+        self.view = ReconView(parts)
+        self.box.children = (self.view.fig,)
+        if old is not None:
+            old.fig.close()
+        return True

@@ -1,4 +1,5 @@
-"""The dashboard's controls: the run's buttons, the live settings and the view selectors.
+"""The dashboard's controls: the run's buttons, the live settings and the view selectors, and
+what they do to the run (:class:`RunActions`).
 
 :class:`RunControls` owns the widgets and their values; the dashboard registers what a button,
 a setting or a view change does (:meth:`~RunControls.on_button`,
@@ -12,13 +13,21 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 
-from dsl_explore.widgets._common import log_k_slider, surrogate_dropdown, weight_sliders
+from dsl_explore.widgets._common import (
+    guarded,
+    log_k_slider,
+    set_status,
+    surrogate_dropdown,
+    weight_sliders,
+)
 
-__all__ = ["BUTTONS", "SETTINGS", "RunControls", "config_values", "enabled_buttons"]
+__all__ = ["BUTTONS", "SETTINGS", "RunActions", "RunControls", "config_values",
+           "enabled_buttons"]
 
 BUTTONS = ("start", "pause", "resume", "stop", "checkpoint")
 """The run's buttons, left to right."""
@@ -246,3 +255,97 @@ class RunControls:
         if self.slice_slider is not None:
             row.append(self.slice_slider)
         return W.HBox(row)
+
+
+class RunActions:
+    """What the buttons and the setting controls do to the run.
+
+    Each action reports its result in ``message`` (class ``dsl-status``); an exception is shown
+    there too (:func:`~dsl_explore.widgets._common.guarded`) and handed to ``on_error``.
+
+    Parameters
+    ----------
+    run : TrainingRun
+        The run steered.
+    controls : RunControls
+        Where setting values are read.
+    message : ipywidgets.HTML
+        The message line.
+    wake, ensure_refresher : callable
+        Refresh now; start the refresher thread (after start and resume).
+    checkpoint_dir : callable
+        The directory of ``checkpoints/step_*.pt`` for a run without a run directory.
+    on_error : callable
+        Called with an action's exception.
+    """
+
+    def __init__(self, run: Any, controls: RunControls, message: W.HTML, *,
+                 wake: Callable[[], None], ensure_refresher: Callable[[], None],
+                 checkpoint_dir: Callable[[], Path],
+                 on_error: Callable[[Exception], None]) -> None:
+        self.run, self.controls, self.message = run, controls, message
+        self._wake, self._ensure = wake, ensure_refresher
+        self._checkpoint_dir, self._on_error = checkpoint_dir, on_error
+        self._last_error: Exception | None = None
+        for name in BUTTONS:
+            controls.on_button(name, getattr(self, f"on_{name}"))
+        controls.on_setting(self.on_setting)
+
+    @property
+    def last_error(self) -> Exception | None:
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, exc: Exception | None) -> None:
+        self._last_error = exc
+        if exc is not None:
+            self._on_error(exc)
+
+    @guarded(lambda self: self.message)
+    def on_setting(self, name: str, change: Any) -> None:
+        if self.controls.syncing:
+            return
+        value = self.controls.setting_value(name, change)
+        self.run.set(**{name: value})
+        shown = ", ".join(f"{v:g}" for v in value) if name == "weights" else (
+            value if isinstance(value, str) else f"{value:.4g}")
+        when = "before the next step" if self.run.state in ("running", "paused", "created",
+                                                              "stopped") else "if it restarts"
+        set_status(self.message, f"set {name} = {shown} (applied {when})", level="ok")
+        self._wake()
+
+    @guarded(lambda self: self.message)
+    def on_start(self) -> None:
+        self.run.start()
+        set_status(self.message, "training started", level="ok")
+        self._ensure()
+        self._wake()
+
+    @guarded(lambda self: self.message)
+    def on_pause(self) -> None:
+        self.run.pause(wait=False)
+        set_status(self.message, "pausing after the current step", level="info")
+        self._wake()
+
+    @guarded(lambda self: self.message)
+    def on_resume(self) -> None:
+        self.run.resume()
+        set_status(self.message, "resumed", level="ok")
+        self._ensure()
+        self._wake()
+
+    @guarded(lambda self: self.message)
+    def on_stop(self) -> None:
+        self.run.stop(wait=False)
+        set_status(self.message, "stopping after the current step", level="info")
+        self._wake()
+
+    @guarded(lambda self: self.message)
+    def on_checkpoint(self) -> Path:
+        run = self.run
+        path = None
+        if run.run_dir is None:
+            path = self._checkpoint_dir() / "checkpoints" / f"step_{int(run.step):08d}.pt"
+        written = run.checkpoint(path)
+        set_status(self.message, f"checkpoint written: {written}", level="ok")
+        return written

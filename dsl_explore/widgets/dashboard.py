@@ -52,48 +52,30 @@ import math
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
-import numpy as np
 import plotly.graph_objects as go
 
-from dsl_explore.plots.recon import ReconParts, recon_parts
 from dsl_explore.widgets._common import (
     ExportPanel,
     FiguresExportPanel,
+    close_tree,
     export_formats,
     guarded,
     set_status,
     status_html,
 )
-from dsl_explore.widgets._dashboard_views import CurvesView, ReconView, StatusLine, placeholder
+from dsl_explore.widgets._dashboard_views import CurvesView, ReconPanel, StatusLine
+from dsl_explore.widgets._frames import FramePainter
 from dsl_explore.widgets._refresh import Refresher, run_on_ui
-from dsl_explore.widgets._run_controls import RunControls
+from dsl_explore.widgets._run_controls import RunActions, RunControls
 
 __all__ = ["TrainingDashboard"]
 
 _TERMINAL = ("finished", "stopped", "failed")
-_MAX_DUTY = 0.02  # redraws take at most this share of the refresher's wall time (CPU)
-_MAX_REDRAW_WAIT_S = 5.0  # ... but a new evaluation is drawn within this many seconds
-
-
-@dataclass
-class _Frame:
-    """One refresh: what was read from the run, and what drawing it cost."""
-
-    redraw: bool
-    state: str
-    step: int
-    snap: dict[str, Any] | None
-    snap_step: Any
-    hist: Mapping[str, Any] | None
-    parts: ReconParts | None
-    cost: float = 0.0  # CPU seconds (reading, computing, drawing)
-    built: bool = False  # a new reconstruction figure was built
 
 
 class TrainingDashboard:
@@ -189,12 +171,6 @@ class TrainingDashboard:
         self._lock = threading.RLock()  # widget updates
         self._tick_lock = threading.Lock()  # one refresh at a time
         self._closed = False
-        self._drawn: dict[str, Any] = {"snap_step": None, "state": None, "step": None}
-        self._shown: dict[str, Any] = {"state": None, "step": None}
-        self._next_redraw = 0.0
-        self._snapshot: dict[str, Any] | None = None
-        self.n_redraws = 0
-        self.cpu_seconds = 0.0  # CPU time of all refreshes so far (reading, computing, drawing)
         self._refresher = Refresher(
             lambda: self._tick(force=False), lambda exc: self._report(exc, "refresh"),
             hz=self.refresh_hz, ended=lambda: run.state in _TERMINAL and not run.is_alive(),
@@ -209,7 +185,7 @@ class TrainingDashboard:
         self._make_views(cfg, export_dir)
         self.widget = W.VBox([
             self.status, *self.controls.rows(), self.message, self._curves.fig,
-            self.controls.view_row(), self._recon_box, self._export.widget,
+            self.controls.view_row(), self._recon.box, self._export.widget,
         ])
         self.refresh()
         if autorefresh:
@@ -224,25 +200,21 @@ class TrainingDashboard:
         self.lam_slider, self.k_slider, self.lr_slider = c.lam_slider, c.k_slider, c.lr_slider
         self.weight_sliders, self.surrogate_dropdown = c.weight_sliders, c.surrogate_dropdown
         self.sample_slider, self.slice_slider = c.sample_slider, c.slice_slider
-        for name, fn in (("start", self._on_start), ("pause", self._on_pause),
-                         ("resume", self._on_resume), ("stop", self._on_stop),
-                         ("checkpoint", self._on_checkpoint)):
-            c.on_button(name, fn)
-        c.on_setting(self._on_setting)
+        self._actions = RunActions(
+            self.run, c, self.message, wake=self._refresher.wake,
+            ensure_refresher=self._ensure_refresher, on_error=self._set_last_error,
+            checkpoint_dir=lambda: Path(self._export.directory.value.strip() or ".").expanduser(),
+        )
         c.on_view(self._on_view_change)
 
     def _make_views(self, cfg: Any, export_dir: str | Path) -> None:
         loss_cols = [c for c in self.run.history["steps"] if c not in ("step", "lr", "lam")]
         self._curves = CurvesView(loss_cols, cfg.spatial_dims,
                                   title=f"training history · loss {self._loss}")
-        self._recon: ReconView | None = None
-        self._recon_box = W.Box([])
-        val = getattr(self.run, "val_data", None)
-        if val is not None:  # build the figure now, not while the run trains
-            self._show_recon(self._waiting_parts(val))
-        else:
-            self._recon_box.children = (placeholder(
-                "the reconstruction appears after the run's first evaluation"),)
+        self._recon = ReconPanel(self.run, self.controls)
+        self._painter = FramePainter(self.run, curves=self._curves, recon=self._recon,
+                                     controls=self.controls, status=self._status_line,
+                                     refresh_hz=self.refresh_hz)
         self._export = FiguresExportPanel(self.figures, export_dir, formats=export_formats())
         self.export_button = self._export.button
 
@@ -264,7 +236,17 @@ class TrainingDashboard:
 
     @property
     def recon_figure(self) -> go.FigureWidget | None:
-        return None if self._recon is None else self._recon.fig
+        return self._recon.figure
+
+    @property
+    def n_redraws(self) -> int:
+        """Figure redraws so far."""
+        return self._painter.n_redraws
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time of all refreshes so far (reading, computing, drawing)."""
+        return self._painter.cpu_seconds
 
     @property
     def refreshing(self) -> bool:
@@ -296,11 +278,12 @@ class TrainingDashboard:
             ``n_redraws`` (figure redraws so far) and ``cpu_seconds`` (CPU time spent in
             refreshes so far).
         """
-        snap = self._snapshot or {}
+        snap = self._painter.snapshot or {}
+        shown = self._painter.shown
         return {
-            "step": self._shown["step"],
+            "step": shown["step"],
             "total_steps": int(self.run.config.steps),
-            "run_state": self._shown["state"],
+            "run_state": shown["state"],
             "snapshot_step": snap.get("step"),
             "steps_per_s": self._status_line.rate(),
             "device": str(self.run.device),
@@ -321,8 +304,8 @@ class TrainingDashboard:
         """Copies of the current figures: ``training_history`` and ``reconstruction``."""
         with self._lock:
             out = {"training_history": go.Figure(self._curves.fig)}
-            if self._recon is not None:
-                out["reconstruction"] = go.Figure(self._recon.fig)
+            if self._recon.figure is not None:
+                out["reconstruction"] = go.Figure(self._recon.figure)
         return out
 
     def export(self, directory: str | Path | None = None, *,
@@ -354,16 +337,10 @@ class TrainingDashboard:
         self._closed = True
         self._refresher.stop()
         with self._lock:
-            for fig in (self._curves.fig, None if self._recon is None else self._recon.fig):
+            for fig in (self._curves.fig, self._recon.figure):
                 if fig is not None:
                     fig.close()
-
-            def walk(w: W.Widget) -> None:
-                for child in getattr(w, "children", ()):
-                    walk(child)
-                w.close()
-
-            walk(self.widget)
+            close_tree(self.widget)
 
     # ---------------------------------------------------------------- refreshing
 
@@ -387,167 +364,31 @@ class TrainingDashboard:
         self.last_error = exc
 
     def _tick(self, *, force: bool) -> None:
-        """One refresh: cheap checks every time, redraws only when something changed.
+        """One refresh: cheap checks every time, redraws only when something changed (and
+        paced by their cost; see :mod:`~dsl_explore.widgets._frames`).
 
         The data are read and the figures computed on the calling thread; the widgets are
-        updated through :meth:`_on_ui`. Redraws are rate-limited by their own cost: after one
-        that took ``c`` seconds of CPU, the next waits at least ``c / _MAX_DUTY`` (and
-        ``1 / refresh_hz``), so the dashboard never takes more than a few percent of the
-        interpreter from the training thread. A change of the run's state (paused, stopped,
-        finished, failed) is drawn at once.
+        updated through :meth:`_on_ui`.
         """
         with self._tick_lock:
             if self._closed:
                 return
             now = time.monotonic()
-            frame = self._read(now, force)
-            self._on_ui(lambda: self._apply(frame))
-            self.cpu_seconds += frame.cost
-            if frame.redraw:
-                # building the reconstruction figure is a one-time cost: it sets no pace
-                c = 0.0 if frame.built else frame.cost
-                wait = min(max(1.0 / self.refresh_hz, c / _MAX_DUTY), _MAX_REDRAW_WAIT_S)
-                self._next_redraw = now + wait
-
-    def _read(self, now: float, force: bool) -> _Frame:
-        """Read the run and compute what a redraw shows (when one is due)."""
-        c0 = time.thread_time()
-        run = self.run
-        state, step = run.state, int(run.step)
-        self._status_line.record(now, state, step)
-        snap = run.snapshot()
-        snap_step = None if snap is None else snap.get("step")
-        drawn = self._drawn
-        changed = (
-            snap_step != drawn["snap_step"]
-            or state != drawn["state"]
-            or (state != "running" and step != drawn["step"])
-        )
-        due = force or state != drawn["state"] or now >= self._next_redraw
-        redraw = (changed and due) or force
-        hist = run.history if redraw else None
-        parts = self._recon_parts(snap) if redraw and snap is not None else None
-        return _Frame(redraw, state, step, snap, snap_step, hist, parts,
-                      cost=time.thread_time() - c0)
-
-    def _apply(self, f: _Frame) -> None:
-        """Show a frame (on the UI side, holding the widget lock)."""
-        if self._closed:
-            return
-        t0 = time.thread_time()
-        if f.redraw:
-            assert f.hist is not None
-            self._curves.update(f.hist)
-            if f.parts is not None:
-                self._snapshot = f.snap
-                f.built = self._show_recon(f.parts)
-            self._drawn.update(snap_step=f.snap_step, state=f.state, step=f.step)
-            self.n_redraws += 1
-        self._shown.update(state=f.state, step=f.step)
-        self.controls.sync(self.run.config)
-        self.controls.update_buttons(f.state, f.step, self.run.config.steps)
-        self._status_line.update(f.state, f.step, self._snapshot)
-        f.cost += time.thread_time() - t0
-
-    # ---------------------------------------------------------------- reconstruction
-
-    def _view_args(self, n: int) -> tuple[int, int | None]:
-        s = min(int(self.sample_slider.value), n - 1)
-        return s, None if self.slice_slider is None else int(self.slice_slider.value)
-
-    def _recon_parts(self, snap: Mapping[str, Any]) -> ReconParts:
-        rec, tgt = snap["reconstruction"], snap["target"]
-        s, slice_index = self._view_args(rec.shape[0])
-        cfg = snap.get("config") or self.run.config.to_dict()
-        return recon_parts(
-            tgt[s, 0], rec[s, 0], k=float(cfg["k"]), weights=cfg.get("weights"),
-            surrogate=str(cfg.get("surrogate", "tanh")), slice_index=slice_index,
-            title_prefix=f"step {snap['step']} · validation sample {s}", max_markers=2000,
-        )
-
-    def _waiting_parts(self, val: np.ndarray) -> ReconParts:
-        """The reconstruction view before the first evaluation: the target in both panels."""
-        cfg = self.run.config
-        s, slice_index = self._view_args(val.shape[0])
-        return recon_parts(
-            val[s, 0], val[s, 0], k=cfg.k, weights=cfg.weights, surrogate=cfg.surrogate,
-            slice_index=slice_index, title_prefix=f"validation sample {s} · waiting for the "
-            "first evaluation: both panels show the target", max_markers=2000,
-        )
-
-    def _show_recon(self, parts: ReconParts) -> bool:
-        """Draw ``parts``; returns whether a new figure was built (call with the widget lock)."""
-        if self._recon is not None and self._recon.fits(parts):
-            self._recon.update(parts)
-            return False
-        old = self._recon
-        self._recon = ReconView(parts)
-        self._recon_box.children = (self._recon.fig,)
-        if old is not None:
-            old.fig.close()
-        return True
+            frame = self._painter.read(now, force)
+            self._on_ui(lambda: None if self._closed else self._painter.show(frame))
+            self._painter.account(now, frame)
 
     # ---------------------------------------------------------------- callbacks
 
     @guarded(lambda self: self.message)
-    def _on_setting(self, name: str, change: Any) -> None:
-        if self.controls.syncing:
-            return
-        value = self.controls.setting_value(name, change)
-        self.run.set(**{name: value})
-        shown = ", ".join(f"{v:g}" for v in value) if name == "weights" else (
-            value if isinstance(value, str) else f"{value:.4g}")
-        when = "before the next step" if self.run.state in ("running", "paused", "created",
-                                                              "stopped") else "if it restarts"
-        set_status(self.message, f"set {name} = {shown} (applied {when})", level="ok")
-        self._refresher.wake()
-
-    @guarded(lambda self: self.message)
     def _on_view_change(self, change: Any) -> None:
-        snap = self._snapshot
+        snap = self._painter.snapshot
         val = getattr(self.run, "val_data", None)
         if snap is not None:
-            parts = self._recon_parts(snap)
+            parts = self._recon.parts(snap)
         elif val is not None:
-            parts = self._waiting_parts(val)
+            parts = self._recon.waiting_parts(val)
         else:
             return
         with self._lock:
-            self._show_recon(parts)
-
-    @guarded(lambda self: self.message)
-    def _on_start(self) -> None:
-        self.run.start()
-        set_status(self.message, "training started", level="ok")
-        self._ensure_refresher()
-        self._refresher.wake()
-
-    @guarded(lambda self: self.message)
-    def _on_pause(self) -> None:
-        self.run.pause(wait=False)
-        set_status(self.message, "pausing after the current step", level="info")
-        self._refresher.wake()
-
-    @guarded(lambda self: self.message)
-    def _on_resume(self) -> None:
-        self.run.resume()
-        set_status(self.message, "resumed", level="ok")
-        self._ensure_refresher()
-        self._refresher.wake()
-
-    @guarded(lambda self: self.message)
-    def _on_stop(self) -> None:
-        self.run.stop(wait=False)
-        set_status(self.message, "stopping after the current step", level="info")
-        self._refresher.wake()
-
-    @guarded(lambda self: self.message)
-    def _on_checkpoint(self) -> Path:
-        run = self.run
-        path = None
-        if run.run_dir is None:
-            base = Path(self._export.directory.value.strip() or ".").expanduser()
-            path = base / "checkpoints" / f"step_{int(run.step):08d}.pt"
-        written = run.checkpoint(path)
-        set_status(self.message, f"checkpoint written: {written}", level="ok")
-        return written
+            self._recon.show(parts)
