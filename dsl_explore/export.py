@@ -44,6 +44,7 @@ __all__ = [
     "atomic_write_text",
     "browser_available",
     "export_session",
+    "figure_formats",
     "save_figure",
     "save_figures",
     "save_scene",
@@ -353,6 +354,20 @@ def browser_available() -> bool:
     the answer matches what :func:`save_figure` will do.
     """
     return _find_browser() is not None
+
+
+def figure_formats() -> tuple[str, ...]:
+    """Formats for :func:`save_figures`: ``("png",)`` with a browser, else ``("html",)``.
+
+    Static images are rendered by kaleido in a headless Chrome/Chromium (``BROWSER_PATH`` or
+    one on ``PATH``); without one, figures still export, as self-contained HTML pages.
+
+    Examples
+    --------
+    >>> figure_formats() in (("png",), ("html",))
+    True
+    """
+    return ("png",) if browser_available() else ("html",)
 
 
 @contextlib.contextmanager

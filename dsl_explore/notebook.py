@@ -3,7 +3,8 @@
 - :func:`quick_mode` / :func:`sizes`: the size switch. ``DSL_EXPLORE_QUICK=1`` (what ``make test``
   and CI set) picks small sizes that run in seconds; unset, the notebooks use full sizes.
 - :func:`figures_dir`: where a notebook exports its figures (``DSL_EXPLORE_FIGURES`` overrides).
-- :func:`figure_formats`: ``("png",)`` when a Chromium for kaleido is found, else ``("html",)``.
+- :func:`figure_formats`: ``("png",)`` when a Chromium for kaleido is found, else ``("html",)``
+  (defined in :mod:`dsl_explore.export`, re-exported here).
 - :func:`degrade`: a stand-in "reconstruction": the target blurred (per-axis widths, so the
   damage can be anisotropic) plus a little smooth noise, how an undersized autoencoder errs.
 - :func:`critical_table`: critical-point counts of target and reconstruction, axis-wise and PL.
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+
+from dsl_explore.export import figure_formats  # re-exported: the notebooks import it from here
 
 __all__ = [
     "FIGURES_ENV",
@@ -136,17 +139,6 @@ def figures_dir(name: str) -> Path:
         return out.relative_to(Path.cwd().resolve())
     except ValueError:
         return out
-
-
-def figure_formats() -> tuple[str, ...]:
-    """Formats for :func:`dsl_explore.export.save_figures`: PNG with a browser, else HTML.
-
-    Static images are rendered by kaleido in a headless Chrome/Chromium (``BROWSER_PATH`` or
-    one on ``PATH``); without one the notebooks still export, as self-contained HTML pages.
-    """
-    from dsl_explore.export import browser_available
-
-    return ("png",) if browser_available() else ("html",)
 
 
 def degrade(

@@ -18,9 +18,9 @@ training builds it (:func:`dsl_explore.training.make_training_data`, first ``eva
 validation samples), so the figure shows what the live dashboard showed at that step. The DSL
 map uses the run's *live* k, weights and surrogate at the checkpoint.
 
-:func:`reconstruction_figure` is the figure builder the live
-:class:`~dsl_explore.widgets.TrainingDashboard` shares, so a live view and its exported file look
-the same.
+:func:`reconstruction_figure` builds the figure of :mod:`dsl_explore.plots.recon`, which the
+live :class:`~dsl_explore.widgets.TrainingDashboard` shares, so a live view and its exported file
+look the same.
 
 Examples
 --------
@@ -74,130 +74,6 @@ class RunDirError(ValueError):
 
 # --------------------------------------------------------------------------------------------
 # the reconstruction figure (shared with the live dashboard)
-
-
-@dataclass
-class _ReconParts:
-    """What the reconstruction figure draws: 1D parts or 2D (or 3D-slice) parts, and a title."""
-
-    ndim: int  # spatial dims of the sample (1, 2 or 3)
-    parts: Any  # plots.signal._Parts1D or plots.image._Parts2D
-    title: str
-    slice_index: int | None  # 3D: the axis-0 index shown
-    counts: dict[str, int]  # critical points of the whole sample, by kind
-
-
-def _squeeze_leading(a: Any) -> Any:
-    """Drop leading axes of length 1 (batch, channel) while more than one axis is left."""
-    while getattr(a, "ndim", 0) > 1 and a.shape[0] == 1:
-        a = a[0]
-    return a
-
-
-def _recon_parts(
-    target: Any,
-    recon: Any,
-    *,
-    k: float,
-    weights: Sequence[float] | None,
-    surrogate: str,
-    slice_index: int | None = None,
-    title_prefix: str | None = None,
-    max_display: int | None = 512,
-    max_markers: int | None = 5000,
-) -> _ReconParts:
-    """Compute everything the reconstruction figure shows (no plotly objects)."""
-    import torch
-
-    from dsl_explore._validation import check_k, resolve_weights
-    from dsl_explore.counting import sign_mismatch_count
-    from dsl_explore.critical import mismatched_critical_points
-    from dsl_explore.loss import directional_sign_loss
-    from dsl_explore.plots._compute import as_field, check_same_shape, critical_groups
-    from dsl_explore.plots._traces import block_coords, block_factor
-    from dsl_explore.plots.image import (
-        _dsl_vertex_map,
-        _exact_vertex_map,
-        _field_display,
-        _Map,
-        _map_display,
-        _Parts2D,
-        _title_2d,
-    )
-    from dsl_explore.plots.signal import _parts_1d, _title_1d
-
-    t = as_field(_squeeze_leading(target), "target", (1, 2, 3))
-    r = as_field(_squeeze_leading(recon), "recon", (1, 2, 3))
-    check_same_shape(t, r)
-    nd = t.ndim
-    k = check_k(k)
-    w = resolve_weights(weights, nd)
-    head = f"{title_prefix}<br>" if title_prefix else ""
-    groups = critical_groups(mismatched_critical_points(r, t))
-    counts = groups.counts()
-    if nd == 1:
-        parts = _parts_1d(t, r, k=k, surrogate=surrogate, weight=1.0 if w is None else w[0],
-                          groups=groups)
-        return _ReconParts(1, parts, head + _title_1d(parts), None, counts)
-
-    axes = tuple(range(nd))
-    dsl_sum = float(directional_sign_loss(r, t, k=k, weights=w, dims=axes, surrogate=surrogate,
-                                          reduction="sum"))
-    exact_sum = float(sign_mismatch_count(r, t, dims=axes, weights=w))
-    if nd == 2:
-        x2, y2, g2, plane, names = r, t, groups, None, ("axis 0", "axis 1")
-        prefix = "2D"
-    else:
-        n0 = t.shape[0]
-        idx = n0 // 2 if slice_index is None else int(slice_index)
-        if not 0 <= idx < n0:
-            raise ValueError(f"slice_index must be in [0, {n0 - 1}], got {slice_index!r}")
-        slice_index = idx
-        x2, y2 = r[idx], t[idx]
-        g2 = groups.select_plane(0, idx)
-        plane, names = (0, idx), ("axis 1", "axis 2")
-        c2 = g2.counts()
-        line1 = (f"slice axis 0 = {idx} (on it: {c2['spurious']} spurious, {c2['lost']} lost, "
-                 f"{c2['changed']} changed)")
-        head = (f"{title_prefix} · " if title_prefix else "") + line1 + "<br>"
-        prefix = "3D volume"
-    factor = block_factor(x2.shape, max_display)
-    xs, ys = block_coords(x2.shape[1], factor), block_coords(x2.shape[0], factor)
-    note = f" (shown 1/{factor}: block max)" if factor > 1 else ""
-    tx, ty = torch.as_tensor(np.ascontiguousarray(r)), torch.as_tensor(np.ascontiguousarray(t))
-    exact_map = _exact_vertex_map(tx, ty, weights=w, plane=plane)
-    dsl_map = _dsl_vertex_map(tx.float(), ty.float(), k=k, surrogate=surrogate, weights=w,
-                              plane=plane)
-    maps = [
-        _Map("exact", None, "exact sign mismatches per vertex" + note,
-             _map_display(exact_map, factor), xs, ys),
-        _Map("dsl", None, f"DSL contribution per vertex (k={k:.3g}, {surrogate}){note}",
-             _map_display(dsl_map, factor), xs, ys),
-    ]
-    title = head + _title_2d(exact_sum, dsl_sum, groups, k=k, surrogate=surrogate, weights=w,
-                             prefix=prefix)
-    parts = _Parts2D(
-        target=_field_display(y2, factor), recon=_field_display(x2, factor), x=xs, y=ys,
-        groups=g2, maps=maps, axis_names=names, title=title, factor=factor,
-        max_markers=max_markers,
-    )
-    return _ReconParts(nd, parts, title, slice_index, counts)
-
-
-def _build_recon(p: _ReconParts, *, width: int | None = None, height: int | None = None) -> Any:
-    from dsl_explore.plots.image import _build_2d
-    from dsl_explore.plots.signal import _build_1d
-
-    extra = 26 * p.title.count("<br>")  # room for a title of several lines
-    if p.ndim == 1:
-        fig = _build_1d(p.parts, title=p.title, width=width or 1100, height=(height or 780))
-    else:
-        fig = _build_2d(p.parts, width=width or 1100, height=height or 1000)
-    if extra:  # plotly anchors a multi-line title's top too high: move it down
-        h = fig.layout.height + extra
-        fig.update_layout(margin_t=fig.layout.margin.t + extra, height=h,
-                          title_y=1 - (14 + 22 * p.title.count("<br>")) / h)
-    return fig
 
 
 def reconstruction_figure(
@@ -257,10 +133,12 @@ def reconstruction_figure(
     >>> [t.name for t in find_traces(fig, role="critical")]
     ['matched (2)', 'spurious (0)', 'lost (2)', 'changed (1)']
     """
-    p = _recon_parts(target, recon, k=k, weights=weights, surrogate=surrogate,
-                     slice_index=slice_index, title_prefix=title_prefix,
-                     max_display=max_display, max_markers=max_markers)
-    return _build_recon(p, width=width, height=height)
+    from dsl_explore.plots.recon import build_recon, recon_parts
+
+    p = recon_parts(target, recon, k=k, weights=weights, surrogate=surrogate,
+                    slice_index=slice_index, title_prefix=title_prefix,
+                    max_display=max_display, max_markers=max_markers)
+    return build_recon(p, width=width, height=height)
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,12 +19,13 @@ from dsl_explore.counting import sign_mismatch_count  # noqa: E402
 from dsl_explore.critical import mismatched_critical_points  # noqa: E402
 from dsl_explore.loss import directional_sign_loss  # noqa: E402
 from dsl_explore.plots import find_traces  # noqa: E402
-from dsl_explore.plots._traces import as_array  # noqa: E402
+from dsl_explore.plots.traces import as_array  # noqa: E402
 from dsl_explore.widgets import Explorer, explore  # noqa: E402
 from dsl_explore.widgets._common import READOUT_CLASS, STATUS_CLASS  # noqa: E402
 
 # the module, not the function of the same name that dsl_explore.widgets re-exports
 explore_mod = importlib.import_module("dsl_explore.widgets.explore")
+sample_mod = importlib.import_module("dsl_explore.widgets._sample")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -104,8 +105,8 @@ def test_k_change_updates_dsl_map_only_and_reuses_critical_points(monkeypatch):
     ex = explore(x, y, k=5.0)
     fig = ex.figure
     calls = []
-    real = explore_mod.mismatched_critical_points
-    monkeypatch.setattr(explore_mod, "mismatched_critical_points",
+    real = sample_mod.mismatched_critical_points  # where the explorer's model calls it
+    monkeypatch.setattr(sample_mod, "mismatched_critical_points",
                         lambda *a, **kw: calls.append(1) or real(*a, **kw))
     (dsl,) = find_traces(fig, role="dsl")
     (exact,) = find_traces(fig, role="exact")
@@ -123,6 +124,8 @@ def test_k_change_updates_dsl_map_only_and_reuses_critical_points(monkeypatch):
     assert "k=500" in fig.layout.title.text
     ex.sample_slider.value = 0  # no change, no recomputation
     assert calls == []
+    ex.model.load(0)  # the patch sits where the explorer computes critical points
+    assert calls == [1]
 
 
 def test_1d_figure_follows_k():

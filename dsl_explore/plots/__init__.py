@@ -14,10 +14,10 @@ here; :mod:`dsl_explore.widgets` builds on these functions.
 
 from __future__ import annotations
 
-from dsl_explore.plots._traces import find_traces, trace_index
 from dsl_explore.plots.curves import KSweep, k_sweep, plot_history, plot_k_sweep
 from dsl_explore.plots.image import plot_2d
 from dsl_explore.plots.signal import plot_1d
+from dsl_explore.plots.traces import find_traces, trace_index
 from dsl_explore.plots.volume import plot_volume_plotly, plot_volume_pyvista
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import plotly.graph_objects as go
@@ -23,8 +23,8 @@ from dsl_explore._validation import (
 from dsl_explore.counting import sign_mismatch_count
 from dsl_explore.loss import SURROGATES, directional_sign_loss
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import _t, sign_limit
-from dsl_explore.plots._traces import fmt
+from dsl_explore.plots.compute import as_tensor, sign_limit
+from dsl_explore.plots.traces import fmt
 
 __all__ = ["KSweep", "k_sweep", "plot_history", "plot_k_sweep"]
 
@@ -134,7 +134,7 @@ def k_sweep(
     }
     count = float(sign_mismatch_count(recon, target, dims=axes, weights=w))
     limit = sign_limit(recon, target, axes=axes, weights=w)
-    yt = _t(target)
+    yt = as_tensor(target)
     diffs = [np.abs(np.diff(to_numpy(yt), axis=a)).ravel() for a in axes if yt.shape[a] > 1]
     d = np.concatenate(diffs) if diffs else np.zeros(0)
     d = d[d > 0]
@@ -245,7 +245,7 @@ _CYCLE = (style.OKABE_ITO["sky_blue"], style.OKABE_ITO["orange"],
           style.OKABE_ITO["vermillion"], style.OKABE_ITO["yellow"])
 
 
-def _is_number(v: object) -> bool:
+def _is_number(v: object) -> TypeGuard[float]:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(float(v))
 
 

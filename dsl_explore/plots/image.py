@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
 from plotly.subplots import make_subplots
 
 from dsl_explore._validation import check_choice, check_k, resolve_weights
 from dsl_explore.critical import METHODS, mismatched_critical_points
 from dsl_explore.loss import SURROGATES
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import (
+from dsl_explore.plots.compute import (
     CriticalGroups,
     as_field,
     check_same_shape,
     critical_groups,
     dsl_terms,
     exact_edges,
-    half_incidence,
 )
-from dsl_explore.plots._traces import block_coords, block_factor, block_reduce, fmt, weights_text
+from dsl_explore.plots.parts import (
+    MapPanel,
+    Parts2D,
+    dsl_vertex_map,
+    exact_vertex_map,
+    field_display,
+    map_cmax,
+    map_display,
+    marker_fields,
+    title_2d,
+)
+from dsl_explore.plots.traces import block_coords, block_factor
 
-__all__ = ["VIEWS", "plot_2d"]
+__all__ = ["VIEWS", "build_2d", "plot_2d"]
 
 VIEWS = ("weighted", "per_axis")
 """The map views of :func:`plot_2d`."""
@@ -38,108 +46,27 @@ _PANEL_KINDS = {
 }
 
 
-@dataclass
-class _Map:
-    """One map panel: z at full or reduced resolution, with its index coordinates."""
-
-    role: str  # "exact" | "dsl"
-    axis: int | None  # None: the weighted vertex map; j: the differences along axis j
-    title: str
-    z: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-
-
-@dataclass
-class _Parts2D:
-    target: np.ndarray  # display resolution
-    recon: np.ndarray
-    x: np.ndarray  # column coordinates of the field pixels (index units)
-    y: np.ndarray  # row coordinates
-    groups: CriticalGroups
-    maps: list[_Map]
-    axis_names: tuple[str, str]
-    title: str
-    factor: int = 1
-    max_markers: int | None = 5000
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
-
-
-def _field_display(a: np.ndarray | torch.Tensor, factor: int) -> np.ndarray:
-    t = torch.as_tensor(a)
-    return _np(block_reduce(t.float(), factor, "mean")).astype(np.float32)
-
-
-def _map_display(t: torch.Tensor, factor: int) -> np.ndarray:
-    return _np(block_reduce(t.float(), factor, "max")).astype(np.float32)
-
-
-def _on_plane(
-    x: torch.Tensor, y: torch.Tensor, plane: tuple[int, int] | None
-) -> tuple[torch.Tensor, torch.Tensor, int | None]:
-    if plane is None:
-        return x, y, None
-    from dsl_explore.plots._compute import plane_slab
-
-    xs, pos = plane_slab(x, *plane)
-    ys, _ = plane_slab(y, *plane)
-    return xs, ys, pos
-
-
-def _dsl_vertex_map(
-    recon: np.ndarray | torch.Tensor,
-    target: np.ndarray | torch.Tensor,
-    *,
-    k: float,
-    surrogate: str,
-    weights: Sequence[float] | None,
-    plane: tuple[int, int] | None = None,
-) -> torch.Tensor:
-    """DSL half-incidence vertex map; with ``plane=(axis, index)`` for a volume, the map of that
-    plane only (computed on the 3-plane slab around it)."""
-    x, y, pos = _on_plane(torch.as_tensor(recon), torch.as_tensor(target), plane)
-    d = half_incidence(dsl_terms(x, y, k=k, surrogate=surrogate), tuple(x.shape), weights=weights)
-    return d if plane is None else d.select(plane[0], pos)
-
-
-def _exact_vertex_map(
-    recon: np.ndarray | torch.Tensor,
-    target: np.ndarray | torch.Tensor,
-    *,
-    weights: Sequence[float] | None,
-    plane: tuple[int, int] | None = None,
-) -> torch.Tensor:
-    """Exact mismatch half-incidence vertex map (see :func:`_dsl_vertex_map`)."""
-    x, y, pos = _on_plane(torch.as_tensor(recon), torch.as_tensor(target), plane)
-    e = half_incidence(exact_edges(x, y), tuple(x.shape), weights=weights)
-    return e if plane is None else e.select(plane[0], pos)
-
-
 def _maps_weighted(
     recon: np.ndarray, target: np.ndarray, *, k: float, surrogate: str,
     weights: Sequence[float] | None, factor: int,
-) -> list[_Map]:
-    e = _exact_vertex_map(recon, target, weights=weights)
-    d = _dsl_vertex_map(recon, target, k=k, surrogate=surrogate, weights=weights)
+) -> list[MapPanel]:
+    e = exact_vertex_map(recon, target, weights=weights)
+    d = dsl_vertex_map(recon, target, k=k, surrogate=surrogate, weights=weights)
     ys, xs = block_coords(recon.shape[0], factor), block_coords(recon.shape[1], factor)
     return [
-        _Map("exact", None, "exact sign mismatches per vertex", _map_display(e, factor), xs, ys),
-        _Map("dsl", None, f"DSL contribution per vertex (k={k:g}, {surrogate})",
-             _map_display(d, factor), xs, ys),
+        MapPanel("exact", None, "exact sign mismatches per vertex", map_display(e, factor), xs, ys),
+        MapPanel("dsl", None, f"DSL contribution per vertex (k={k:g}, {surrogate})",
+             map_display(d, factor), xs, ys),
     ]
 
 
 def _maps_per_axis(
     recon: np.ndarray, target: np.ndarray, *, k: float, surrogate: str,
     weights: Sequence[float] | None, factor: int,
-) -> list[_Map]:
+) -> list[MapPanel]:
     terms = dsl_terms(recon, target, k=k, surrogate=surrogate)
     edges = exact_edges(recon, target)
-    out: list[_Map] = []
+    out: list[MapPanel] = []
     for role, per_axis in (("exact", edges), ("dsl", terms)):
         for a, e in enumerate(per_axis):
             w = 1.0 if weights is None else weights[a]
@@ -148,48 +75,15 @@ def _maps_per_axis(
             ys = block_coords(rows, factor) + (0.5 if a == 0 else 0.0)
             xs = block_coords(cols, factor) + (0.5 if a == 1 else 0.0)
             what = "exact sign mismatch" if role == "exact" else f"DSL term (k={k:g})"
-            out.append(_Map(role, a, f"{what}, differences along axis {a}",
-                            _map_display(z, factor), xs, ys))
+            out.append(MapPanel(role, a, f"{what}, differences along axis {a}",
+                            map_display(z, factor), xs, ys))
     return out
-
-
-def _title_2d(exact_sum: float, dsl_sum: float, groups: CriticalGroups, *, k: float,
-              surrogate: str, weights: Sequence[float] | None, prefix: str = "2D") -> str:
-    c = groups.counts()
-    return (
-        f"{prefix} · DSL = {fmt(dsl_sum)} (sum, k={k:g}, {surrogate}{weights_text(weights)}) · "
-        f"exact count = {fmt(exact_sum)} · critical points: {c['spurious']} spurious, "
-        f"{c['lost']} lost, {c['changed']} changed"
-    )
 
 
 def _marker_traces_2d(groups: CriticalGroups, panel: str, size: float,
                       max_markers: int | None = None) -> list[go.Scatter]:
     return [_marker_trace_2d(groups, panel, kind, size, max_markers)
             for kind in _PANEL_KINDS[panel]]
-
-
-def _subsample(n: int, cap: int | None) -> np.ndarray:
-    if cap is None or n <= cap:
-        return np.arange(n)
-    return np.linspace(0, n - 1, cap).round().astype(np.int64)
-
-
-def _marker_fields(groups: CriticalGroups, kind: str, max_markers: int | None) -> dict[str, Any]:
-    """x, y, text and name of one kind's marker trace (at most ``max_markers`` points)."""
-    c = groups.coords[kind]
-    keep = _subsample(c.shape[0], max_markers)
-    shown = f", {keep.shape[0]} drawn" if keep.shape[0] < c.shape[0] else ""
-    c = c[keep]
-    labels = groups.labels[kind]
-    return {
-        # [None] rather than []: an empty trace would drop out of the legend
-        # int32: plotly's widget serialiser sends int64 arrays as lists, int32 ones as binary
-        "x": c[:, 1].astype(np.int32) if c.size else [None],
-        "y": c[:, 0].astype(np.int32) if c.size else [None],
-        "text": [labels[i] for i in keep],
-        "name": f"{kind} ({groups.coords[kind].shape[0]}{shown})",
-    }
 
 
 def _marker_trace_2d(groups: CriticalGroups, panel: str, kind: str, size: float,
@@ -204,7 +98,7 @@ def _marker_trace_2d(groups: CriticalGroups, panel: str, kind: str, size: float,
             f"{kind} on {panel}: %{{text}}<br>(row, col) = (%{{y}}, %{{x}})<extra></extra>"
         ),
         meta={"role": "critical", "kind": kind, "panel": panel},
-        **_marker_fields(groups, kind, max_markers),
+        **marker_fields(groups, kind, max_markers),
     )
 
 
@@ -216,7 +110,23 @@ def _legend_order(fig: go.Figure) -> None:
             tr.legendrank = 100 + rank[m["kind"]]
 
 
-def _build_2d(p: _Parts2D, *, width: int, height: int) -> go.Figure:
+def build_2d(p: Parts2D, *, width: int, height: int) -> go.Figure:
+    """The 2D figure of :func:`plot_2d` from its parts (:class:`~dsl_explore.plots.parts.Parts2D`).
+
+    Parameters
+    ----------
+    p : Parts2D
+        What to draw: a weighted view (two map panels, ``axis`` None) or a per-axis view (one
+        panel per role and axis).
+    width, height : int
+        Size in px.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The fields (top row, with markers) and the map panels, all axes shared; traces carry
+        ``meta`` roles (see :func:`plot_2d`).
+    """
     per_axis = any(m.axis is not None for m in p.maps)
     n_axes = max((m.axis or 0) for m in p.maps) + 1 if per_axis else 1
     cols = max(2, n_axes)
@@ -224,8 +134,8 @@ def _build_2d(p: _Parts2D, *, width: int, height: int) -> go.Figure:
     titles = [t for _, t in _FIELD_PANELS] + [""] * (cols - 2)
     if per_axis:
         for role in ("exact", "dsl"):
-            row = [m.title for m in p.maps if m.role == role]
-            titles += row + [""] * (cols - len(row))
+            row_titles = [m.title for m in p.maps if m.role == role]
+            titles += row_titles + [""] * (cols - len(row_titles))
     else:
         titles += [m.title for m in p.maps] + [""] * (cols - 2)
     fig = make_subplots(
@@ -275,7 +185,7 @@ def _build_2d(p: _Parts2D, *, width: int, height: int) -> go.Figure:
                          "y": (y1[0] + y1[1]) / 2, "len": y1[1] - y1[0], "thickness": 16},
         },
         coloraxis2={
-            "colorscale": style.MAP_COLORSCALE, "cmin": 0.0, "cmax": _map_cmax(p.maps),
+            "colorscale": style.MAP_COLORSCALE, "cmin": 0.0, "cmax": map_cmax(p.maps),
             "colorbar": {"title": {"text": _map_cbar_title(per_axis), "side": "right"},
                          "y": (y2lo + y2[1]) / 2, "len": y2[1] - y2lo, "thickness": 16},
         },
@@ -286,11 +196,6 @@ def _build_2d(p: _Parts2D, *, width: int, height: int) -> go.Figure:
 
 def _map_cbar_title(per_axis: bool) -> str:
     return "term / mismatch" if per_axis else "per vertex (½ per difference)"
-
-
-def _map_cmax(maps: Sequence[_Map]) -> float:
-    top = max(float(np.max(m.z)) if m.z.size else 0.0 for m in maps)
-    return top if top > 0 else 1.0
 
 
 def _axes_2d(fig: go.Figure, rows: int, cols: int, names: tuple[str, str]) -> None:
@@ -376,7 +281,7 @@ def plot_2d(
     --------
     >>> import numpy as np
     >>> from dsl_explore.plots import plot_2d
-    >>> from dsl_explore.plots._traces import find_traces
+    >>> from dsl_explore.plots import find_traces
     >>> target = np.array([[0.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 0.0]])
     >>> recon = target.copy(); recon[0, 0] = 1.5   # the corner minimum becomes a maximum
     >>> fig = plot_2d(target, recon, k=1000.0)
@@ -409,15 +314,15 @@ def plot_2d(
     if factor > 1:
         for m in maps:
             m.title += f" (shown 1/{factor}: block max)"
-    parts = _Parts2D(
-        target=_field_display(t, factor),
-        recon=_field_display(r, factor),
+    parts = Parts2D(
+        target=field_display(t, factor),
+        recon=field_display(r, factor),
         x=block_coords(t.shape[1], factor),
         y=block_coords(t.shape[0], factor),
         groups=groups,
         maps=maps,
         axis_names=("axis 0", "axis 1"),
-        title=title if title is not None else _title_2d(
+        title=title if title is not None else title_2d(
             exact_sum, dsl_sum, groups, k=k, surrogate=surrogate, weights=w),
         factor=factor,
         max_markers=max_markers,
@@ -426,4 +331,4 @@ def plot_2d(
         width = 1100
     if height is None:
         height = 1000 if view == "weighted" else 1400
-    return _build_2d(parts, width=width, height=height)
+    return build_2d(parts, width=width, height=height)

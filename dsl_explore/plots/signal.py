@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,79 +13,33 @@ from dsl_explore._validation import check_choice, check_k, resolve_weights
 from dsl_explore.critical import METHODS, mismatched_critical_points
 from dsl_explore.loss import SURROGATES
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import (
-    CriticalGroups,
-    as_field,
-    check_same_shape,
-    critical_groups,
-    dsl_terms,
-    exact_edges,
-)
-from dsl_explore.plots._traces import fmt, weights_text
+from dsl_explore.plots.compute import as_field, check_same_shape, critical_groups
+from dsl_explore.plots.parts import Parts1D, dsl_name, marker_fields_1d, parts_1d, title_1d
 
-__all__ = ["plot_1d"]
+__all__ = ["build_1d", "marker_trace_1d", "plot_1d"]
 
 _BARS_UP_TO = 400  # more differences than this: a filled step line instead of bars
 _EXACT_FILL = "#C9C9C9"
 
 
-@dataclass
-class _Parts1D:
-    target: np.ndarray
-    recon: np.ndarray
-    groups: CriticalGroups
-    sign_target: np.ndarray
-    sign_recon: np.ndarray
-    terms: np.ndarray  # weighted DSL term per difference
-    exact: np.ndarray  # weighted exact mismatch per difference (0 or w)
-    k: float
-    surrogate: str
-    weight: float
+def build_1d(p: Parts1D, *, title: str | None, width: int, height: int) -> go.Figure:
+    """The 1D figure of :func:`plot_1d` from its parts (:func:`~dsl_explore.plots.parts.parts_1d`).
 
+    Parameters
+    ----------
+    p : Parts1D
+        What to draw.
+    title : str or None
+        None: :func:`~dsl_explore.plots.parts.title_1d`.
+    width, height : int
+        Size in px.
 
-def _signs(a: np.ndarray) -> np.ndarray:
-    # from comparisons, like the exact count: no rounding in the subtraction
-    return (a[1:] > a[:-1]).astype(np.int8) - (a[1:] < a[:-1]).astype(np.int8)
-
-
-def _parts_1d(
-    target: np.ndarray,
-    recon: np.ndarray,
-    *,
-    k: float,
-    surrogate: str,
-    weight: float,
-    groups: CriticalGroups,
-) -> _Parts1D:
-    terms = dsl_terms(recon, target, k=k, surrogate=surrogate)[0].double().numpy() * weight
-    exact = exact_edges(recon, target)[0].numpy().astype(np.float64) * weight
-    return _Parts1D(
-        target, recon, groups, _signs(target), _signs(recon), terms, exact, k, surrogate, weight
-    )
-
-
-def _dsl_name(k: float, surrogate: str) -> str:
-    return f"DSL term (k={k:g}, {surrogate})"
-
-
-def _title_1d(p: _Parts1D) -> str:
-    c = p.groups.counts()
-    w = weights_text(None if p.weight == 1.0 else (p.weight,))
-    return (
-        f"1D · DSL = {fmt(p.terms.sum())} (sum, k={p.k:g}, {p.surrogate}{w}) · "
-        f"exact count = {fmt(p.exact.sum())} · critical points: {c['spurious']} spurious, "
-        f"{c['lost']} lost, {c['changed']} changed"
-    )
-
-
-def _marker_y(p: _Parts1D, kind: str, idx: np.ndarray) -> np.ndarray:
-    # lost points are critical in the target only: draw them on the target; the rest on the
-    # reconstruction (where they are critical)
-    src = p.target if kind == "lost" else p.recon
-    return src[idx]
-
-
-def _build_1d(p: _Parts1D, *, title: str | None, width: int, height: int) -> go.Figure:
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Three rows (lines and markers, sign strips, DSL terms vs exact mismatches); every trace
+        carries a ``meta`` role (see :func:`plot_1d`).
+    """
     n = p.target.shape[0]
     idx = np.arange(n)
     mid = np.arange(n - 1) + 0.5
@@ -120,7 +73,7 @@ def _build_1d(p: _Parts1D, *, title: str | None, width: int, height: int) -> go.
     )
     size = 11 if n <= 512 else 8
     for kind in style.KINDS:
-        fig.add_trace(_marker_trace_1d(p, kind, size), row=1, col=1)
+        fig.add_trace(marker_trace_1d(p, kind, size), row=1, col=1)
 
     fig.add_trace(
         go.Heatmap(
@@ -156,7 +109,7 @@ def _build_1d(p: _Parts1D, *, title: str | None, width: int, height: int) -> go.
         title_text="term (0-1)", row=3, col=1, range=[0, max(1.0, p.weight) * 1.05]
     )
     fig.update_layout(barmode="overlay", bargap=0)
-    style.apply_style(fig, title=title if title is not None else _title_1d(p),
+    style.apply_style(fig, title=title if title is not None else title_1d(p),
                       width=width, height=height, top_margin=150)
     fig.update_layout(legend_y=1.065)  # two legend rows: keep clear of the subplot title
     return fig
@@ -169,25 +122,21 @@ def _sign_colorscale() -> list[list[Any]]:
     ]
 
 
-def _marker_trace_1d(p: _Parts1D, kind: str, size: float) -> go.Scatter:
-    coords = p.groups.coords[kind]
-    i = coords[:, 0] if coords.size else np.zeros(0, dtype=np.int64)
+def marker_trace_1d(p: Parts1D, kind: str, size: float) -> go.Scatter:
+    """The marker trace of one critical-point ``kind`` of the 1D figure (markers of ``size`` px;
+    data from :func:`~dsl_explore.plots.parts.marker_fields_1d`)."""
     on = "target" if kind == "lost" else "recon"
     return go.Scatter(
-        # an empty trace has no legend entry; [None] keeps "changed (0)" in the legend
-        x=i.astype(np.int32) if i.size else [None],
-        y=_marker_y(p, kind, i) if i.size else [None],
         mode="markers",
-        name=f"{kind} ({i.shape[0]})",
         legendgroup=kind,
         marker=style.marker_style(kind, size=size if kind != "matched" else size - 2),
-        text=p.groups.labels[kind],
         hovertemplate=f"{kind} (on {on}): %{{text}} at %{{x}}<extra></extra>",
         meta={"role": "critical", "kind": kind, "panel": on},
+        **marker_fields_1d(p, kind),
     )
 
 
-def _exact_trace_1d(p: _Parts1D, mid: np.ndarray) -> go.Bar | go.Scatter:
+def _exact_trace_1d(p: Parts1D, mid: np.ndarray) -> go.Bar | go.Scatter:
     common = {
         "name": "exact sign mismatch (k → ∞)",
         "hovertemplate": "D[%{x:.0f}]: signs differ<extra></extra>",
@@ -201,9 +150,9 @@ def _exact_trace_1d(p: _Parts1D, mid: np.ndarray) -> go.Bar | go.Scatter:
     )
 
 
-def _dsl_trace_1d(p: _Parts1D, mid: np.ndarray) -> go.Bar | go.Scatter:
+def _dsl_trace_1d(p: Parts1D, mid: np.ndarray) -> go.Bar | go.Scatter:
     common = {
-        "name": _dsl_name(p.k, p.surrogate),
+        "name": dsl_name(p.k, p.surrogate),
         "hovertemplate": "D[%{x:.0f}]: term %{y:.4f}<extra></extra>",
         "meta": {"role": "dsl"},
     }
@@ -286,5 +235,5 @@ def plot_1d(
     w = resolve_weights(weights, 1)
     weight = 1.0 if w is None else w[0]
     groups = critical_groups(mismatched_critical_points(r, t, method=method))
-    parts = _parts_1d(t, r, k=k, surrogate=surrogate, weight=weight, groups=groups)
-    return _build_1d(parts, title=title, width=width, height=height)
+    parts = parts_1d(t, r, k=k, surrogate=surrogate, weight=weight, groups=groups)
+    return build_1d(parts, title=title, width=width, height=height)

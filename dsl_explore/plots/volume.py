@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from dsl_explore._validation import check_choice
 from dsl_explore.critical import METHODS, CriticalMismatch, mismatched_critical_points
 from dsl_explore.plots import style
-from dsl_explore.plots._compute import (
+from dsl_explore.plots.compute import (
     CriticalGroups,
     as_field,
     check_same_shape,
@@ -343,12 +343,12 @@ def plot_volume_pyvista(
     lo, hi = float(min(t.min(), r.min())), float(max(t.max(), r.max()))
     pl = pv.Plotter(shape=(1, 2), off_screen=off_screen, window_size=list(window_size),
                     border=False)
-    pl.set_background("white")
+    pl.set_background("white")  # type: ignore[arg-type]  # pyvista's decorator hides self
     c = groups.counts()
     for col, (panel, arr) in enumerate((("target", t), ("recon", r))):
         pl.subplot(0, col)
         grid = _grid(arr)
-        bar = {"title": "", "color": "black", "vertical": False, "n_labels": 3, "fmt": "%.2f",
+        bar: Any = {"title": "", "color": "black", "vertical": False, "n_labels": 3, "fmt": "%.2f",
                "position_x": 0.3, "position_y": 0.03, "width": 0.4, "height": 0.05,
                "label_font_size": 12}
         if slices:
@@ -385,7 +385,7 @@ def plot_volume_pyvista(
         for i, (label, color) in enumerate(legend):
             pl.add_text(label, position=(0.015, 0.86 - 0.04 * i), viewport=True,
                         font_size=11, color=color, shadow=False)
-        pl.show_axes()
+        pl.show_axes()  # type: ignore[call-arg]  # pyvista's decorator hides self
         pl.camera_position = "iso"
     pl.link_views()
     return pl

@@ -6,7 +6,9 @@
 - :func:`guarded`: runs a callback and shows any exception in a status widget instead of losing
   it in the kernel log.
 - :class:`ExportPanel`: directory, format and an Export button writing figures through
-  :func:`dsl_explore.export.save_figure`.
+  :func:`dsl_explore.export.save_figure`; :class:`FiguresExportPanel` writes them all through
+  :func:`dsl_explore.export.save_figures` (one browser), in the formats of
+  :func:`export_formats`.
 
 Only ipywidgets is imported here (plotly and the export module when an export runs).
 """
@@ -29,6 +31,9 @@ __all__ = [
     "READOUT_CLASS",
     "STATUS_CLASS",
     "ExportPanel",
+    "FiguresExportPanel",
+    "close_tree",
+    "export_formats",
     "guarded",
     "log_k_slider",
     "readout_html",
@@ -189,6 +194,21 @@ def guarded(status: Callable[[Any], W.HTML | None]) -> Callable[[_F], _F]:
     return deco
 
 
+def close_tree(widget: W.Widget) -> None:
+    """Close ``widget`` and every widget inside it (children first); others are untouched.
+
+    Examples
+    --------
+    >>> box = W.VBox([W.Label("a")])
+    >>> close_tree(box)
+    >>> box.comm is None
+    True
+    """
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    widget.close()
+
+
 class ExportPanel:
     """Directory box, format selector and Export button writing figures with ``save_figure``.
 
@@ -261,3 +281,40 @@ class ExportPanel:
         self.last_error = None
         set_status(self.status, "wrote " + ", ".join(str(p) for p in paths), level="ok")
         return paths
+
+
+class FiguresExportPanel(ExportPanel):
+    """An :class:`ExportPanel` writing all current figures with one ``save_figures`` call."""
+
+    def export(self) -> list[Path]:
+        """Write the current figures now; returns the paths (empty on error, shown in status)."""
+        from dsl_explore.export import save_figures
+
+        fmt = self.format.value
+        directory = Path(self.directory.value.strip() or ".").expanduser()
+        set_status(self.status, f"exporting {fmt} to {directory} ...", level="busy")
+        try:
+            paths = save_figures(dict(self._figures()), directory, formats=(fmt,))
+        except Exception as exc:  # shown in the widget
+            self.last_error = exc
+            set_status(self.status, f"export failed: {type(exc).__name__}: {exc}",
+                       level="error")
+            return []
+        self.last_paths = paths
+        self.last_error = None
+        set_status(self.status, "wrote " + ", ".join(str(p) for p in paths), level="ok")
+        return paths
+
+
+def export_formats() -> tuple[str, ...]:
+    """The export formats offered, PNG first when a browser for kaleido is found.
+
+    Examples
+    --------
+    >>> sorted(export_formats())
+    ['html', 'pdf', 'png', 'svg']
+    """
+    from dsl_explore.export import figure_formats
+
+    rest = ("svg", "pdf")
+    return ("png", *rest, "html") if figure_formats() == ("png",) else ("html", "png", *rest)

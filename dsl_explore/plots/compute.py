@@ -1,14 +1,16 @@
 """Array work behind the plots and widgets: input checks, DSL term maps, mismatch maps.
 
 Everything here is plain numpy/torch (no plotly), so the widgets can call it on every slider
-change. Conventions: ``recon`` is the library's ``x`` and ``target`` its ``y``; the DSL term of
-the difference ``i`` along axis ``a`` is ``0.5 * |s(k D_a recon[i]) - s(k D_a target[i])|``.
+change; :mod:`dsl_explore.plots.parts` turns its results into what a figure draws.
+Conventions: ``recon`` is the library's ``x`` and ``target`` its ``y``; the DSL term of the
+difference ``i`` along axis ``a`` is ``0.5 * |s(k D_a recon[i]) - s(k D_a target[i])|``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -30,6 +32,8 @@ from dsl_explore.loss import SURROGATES
 __all__ = [
     "CriticalGroups",
     "as_field",
+    "as_tensor",
+    "check_same_shape",
     "critical_groups",
     "dsl_terms",
     "exact_edges",
@@ -67,14 +71,34 @@ def as_field(a: object, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
 
 
 def check_same_shape(target: np.ndarray, recon: np.ndarray) -> None:
+    """Raise ``ValueError`` naming both shapes unless ``target`` and ``recon`` have one shape.
+
+    Examples
+    --------
+    >>> check_same_shape(np.zeros(3), np.zeros(4))
+    Traceback (most recent call last):
+    ...
+    ValueError: target and recon must have the same shape, got (3,) and (4,)
+    """
     if target.shape != recon.shape:
         raise ValueError(
             f"target and recon must have the same shape, got {target.shape} and {recon.shape}"
         )
 
 
-def _t(a: ArrayLike) -> torch.Tensor:
+def as_tensor(a: ArrayLike) -> torch.Tensor:
+    """``a`` as a torch tensor: numpy arrays are wrapped (made contiguous, no copy otherwise),
+    tensors are returned as they are.
+
+    Examples
+    --------
+    >>> as_tensor(np.arange(3.0))
+    tensor([0., 1., 2.], dtype=torch.float64)
+    """
     return torch.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a
+
+
+_t = as_tensor  # the short name the functions below use
 
 
 def dsl_terms(
@@ -121,7 +145,7 @@ def exact_edges(
     """Per-axis boolean maps of mismatched difference signs (from :func:`sign_mismatch_map`)."""
     x, y = _t(recon), _t(target)
     axes = tuple(range(x.ndim)) if axes is None else tuple(axes)
-    return list(sign_mismatch_map(x, y, dims=axes).per_axis)
+    return [cast(torch.Tensor, e) for e in sign_mismatch_map(x, y, dims=axes).per_axis]
 
 
 def half_incidence(

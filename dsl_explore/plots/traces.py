@@ -1,4 +1,5 @@
-"""Small helpers shared by the figure builders: trace lookup by role, downsampling, titles."""
+"""Small helpers shared by the figure builders and the widgets: trace lookup by role, typed
+arrays for the wire, downsampling, number formatting."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["as_array", "block_reduce", "find_traces", "fmt", "trace_index", "typed_array"]
+__all__ = [
+    "as_array",
+    "block_coords",
+    "block_factor",
+    "block_reduce",
+    "find_traces",
+    "fmt",
+    "heatmaps_to_typed",
+    "trace_index",
+    "typed_array",
+    "weights_text",
+]
 
 _DTYPES = {"f4": np.float32, "f8": np.float64, "i1": np.int8, "u1": np.uint8, "i2": np.int16,
            "u2": np.uint16, "i4": np.int32, "u4": np.uint32}
@@ -40,6 +52,25 @@ def typed_array(a: np.ndarray) -> dict[str, str]:
         code = "f4"
     return {"dtype": code, "bdata": base64.b64encode(a.tobytes()).decode("ascii"),
             "shape": ", ".join(str(n) for n in a.shape)}
+
+
+def heatmaps_to_typed(fig: Any) -> Any:
+    """Store every heatmap ``z`` of ``fig`` as a :func:`typed_array` spec (float32), in place.
+
+    A ``FigureWidget`` built from the result sends its heatmaps as binary, not nested lists.
+    Returns ``fig``.
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> fig = heatmaps_to_typed(go.Figure(go.Heatmap(z=[[0.0, 1.0]])))
+    >>> fig.data[0].z["dtype"], as_array(fig.data[0].z).tolist()
+    ('f4', [[0.0, 1.0]])
+    """
+    for tr in fig.data:
+        if tr.type == "heatmap" and tr.z is not None and not isinstance(tr.z, dict):
+            tr.z = typed_array(np.asarray(tr.z, dtype=np.float32))
+    return fig
 
 
 def as_array(v: Any) -> np.ndarray:
@@ -87,7 +118,13 @@ def trace_index(fig: Any, **meta: Any) -> int:
 
 
 def block_factor(shape: Sequence[int], max_size: int | None) -> int:
-    """The integer block size that brings every axis to at most ``max_size`` (1: keep)."""
+    """The integer block size that brings every axis to at most ``max_size`` (1: keep).
+
+    Examples
+    --------
+    >>> block_factor((1000, 300), 512), block_factor((1000, 300), None)
+    (2, 1)
+    """
     if max_size is None:
         return 1
     return max(1, math.ceil(max(shape) / max_size))
@@ -106,14 +143,26 @@ def block_reduce(a: torch.Tensor, factor: int, how: str = "mean") -> torch.Tenso
 
 
 def block_coords(n: int, factor: int) -> np.ndarray:
-    """Centres, in full-resolution index units, of the blocks of :func:`block_reduce`."""
+    """Centres, in full-resolution index units, of the blocks of :func:`block_reduce`.
+
+    Examples
+    --------
+    >>> block_coords(5, 2).tolist()
+    [0.5, 2.5, 4.0]
+    """
     starts = np.arange(0, n, factor, dtype=np.float64)
     stops = np.minimum(starts + factor, n)
     return (starts + stops - 1) / 2.0
 
 
 def fmt(value: float, digits: int = 4) -> str:
-    """A compact number: integers as such, floats with ``digits`` significant digits."""
+    """A compact number: integers as such, floats with ``digits`` significant digits.
+
+    Examples
+    --------
+    >>> fmt(12000.0), fmt(0.123456)
+    ('12,000', '0.1235')
+    """
     value = float(value)
     if value == int(value) and abs(value) < 1e15:
         return f"{int(value):,}"
@@ -121,6 +170,13 @@ def fmt(value: float, digits: int = 4) -> str:
 
 
 def weights_text(weights: Sequence[float] | None) -> str:
+    """``", w=(1, 0.5)"`` for a title, or ``""`` when every weight is 1 (or there are none).
+
+    Examples
+    --------
+    >>> weights_text((1.0, 0.5)), weights_text(None)
+    (', w=(1, 0.5)', '')
+    """
     if weights is None or all(w == 1.0 for w in weights):
         return ""
     return ", w=(" + ", ".join(f"{w:g}" for w in weights) + ")"
