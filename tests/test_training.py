@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import dsl_explore.training as training
+import dsl_explore.training.step as training_step
 from dsl_explore.training import (
     CheckpointError,
     TrainingConfig,
@@ -190,7 +190,7 @@ def test_kill_and_resume_gives_the_same_history(tmp_path):
 
 
 def test_exception_in_thread_reaches_the_caller(tmp_path, monkeypatch):
-    real = training.directional_sign_loss
+    real = training_step.directional_sign_loss
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -199,7 +199,7 @@ def test_exception_in_thread_reaches_the_caller(tmp_path, monkeypatch):
             raise ZeroDivisionError("injected failure")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "directional_sign_loss", flaky)
+    monkeypatch.setattr(training_step, "directional_sign_loss", flaky)
     run = TrainingRun(tiny(steps=50, checkpoint_every=2), run_dir=tmp_path / "r").start()
     with pytest.raises(TrainingError, match="injected failure") as info:
         run.join()
@@ -217,7 +217,7 @@ def test_exception_in_thread_reaches_the_caller(tmp_path, monkeypatch):
 
 
 def test_keyboard_interrupt_saves_and_reraises(tmp_path, monkeypatch):
-    real = training.directional_sign_loss
+    real = training_step.directional_sign_loss
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
@@ -226,7 +226,7 @@ def test_keyboard_interrupt_saves_and_reraises(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "directional_sign_loss", interrupted)
+    monkeypatch.setattr(training_step, "directional_sign_loss", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(tiny(steps=50), run_dir=tmp_path / "k", progress=False)
     assert load_checkpoint(tmp_path / "k")["step"] == 3
@@ -325,13 +325,13 @@ def test_listener_and_amp_ignored_on_cpu():
     run.add_listener(lambda snap: seen.append(snap["step"]))
     run.run()
     assert seen == [2, 4]
-    assert not run._amp  # amp is CUDA-only; on the CPU training stays float32
+    assert not run.amp  # amp is CUDA-only; on the CPU training stays float32
     assert all(np.isfinite(run.history["steps"]["total"]))
 
 
 @pytest.mark.cuda
 def test_cuda_amp_training_runs(cuda_device):
     run = train(tiny(steps=6, device="cuda", amp=True, eval_every=3), progress=False)
-    assert run.device.type == "cuda" and run._amp
+    assert run.device.type == "cuda" and run.amp
     assert all(np.isfinite(run.history["steps"]["total"]))
     assert run.snapshot()["reconstruction"].dtype == np.float32

@@ -1,0 +1,441 @@
+"""``TrainingRun``: a training run in a background thread, steered while it runs; ``train()``.
+
+The run wires the pieces of :mod:`dsl_explore.training` together: the thread and its controls
+(:class:`~dsl_explore.training.control.BackgroundRun`), the step
+(:class:`~dsl_explore.training.step.Stepper`), the history and its loss buffer
+(:mod:`~dsl_explore.training.history`), the evaluation of the fixed validation batch
+(:mod:`~dsl_explore.training.evaluate`), live setting changes
+(:mod:`~dsl_explore.training.live`) and checkpoints (:mod:`~dsl_explore.training.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dsl_explore.io import atomic_write_json, atomic_write_text
+from dsl_explore.training.checkpoint import (
+    CKPT_FORMAT,
+    Checkpointer,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    resume_config,
+    resume_dir,
+    save_checkpoint,
+)
+from dsl_explore.training.config import TrainingConfig
+from dsl_explore.training.control import BackgroundRun
+from dsl_explore.training.errors import CheckpointError
+from dsl_explore.training.evaluate import live_metrics
+from dsl_explore.training.history import (
+    LossBuffer,
+    add_event,
+    append_eval,
+    append_steps,
+    history_csv,
+    new_history,
+)
+from dsl_explore.training.inputs import DataOrder, make_training_data, resolve_device
+from dsl_explore.training.live import LiveSettings
+from dsl_explore.training.metrics import METRICS, METRICS_VERSION, upgrade_history
+from dsl_explore.training.step import SingleProcessStepper, Stepper, build_training_model
+
+__all__ = ["TrainingRun", "train"]
+
+
+def _as_config(config: TrainingConfig | Mapping[str, Any]) -> TrainingConfig:
+    if isinstance(config, Mapping):
+        config = TrainingConfig.from_dict(config)
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(f"config must be a TrainingConfig or a dict, got {type(config).__name__}")
+    return config
+
+
+def _check_run_dir(
+    run_dir: str | os.PathLike[str] | None, *, overwrite: bool, resuming_here: bool
+) -> Path | None:
+    if run_dir is None:
+        return None
+    d = Path(run_dir)
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"run directory {str(d)!r} is a file")
+    if d.is_dir() and any(d.iterdir()) and not overwrite and not resuming_here:
+        raise FileExistsError(
+            f"run directory {str(d)!r} exists and is not empty; pass "
+            "overwrite=True (--overwrite) to reuse it, or resume from its checkpoint"
+        )
+    return d
+
+
+def _training_arrays(config: TrainingConfig, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    train_arr, val_arr = make_training_data(config, data)
+    if config.batch_size > train_arr.shape[0]:
+        raise ValueError(
+            f"config field 'batch_size' ({config.batch_size}) is larger than the training "
+            f"set ({train_arr.shape[0]} samples)"
+        )
+    if config.weights is not None and len(config.weights) != train_arr.ndim - 2:
+        raise ValueError("config field 'weights' needs one entry per spatial axis")
+    return train_arr, val_arr
+
+
+class TrainingRun(BackgroundRun):
+    """A training run that can execute in a background thread and be steered while it runs.
+
+    Parameters
+    ----------
+    config : TrainingConfig or dict
+        What to train (a dict is passed to :meth:`TrainingConfig.from_dict`).
+    run_dir : path, optional
+        Where ``config.toml``, ``checkpoints/step_*.pt``, ``history.json``/``.csv`` and
+        ``metrics.json`` go. An existing non-empty directory is an error unless
+        ``overwrite=True`` (or the run resumes from a checkpoint in it). Without a run
+        directory nothing is written unless you call :meth:`checkpoint` / :meth:`save_history`
+        with a path.
+    progress : bool
+        Show a ``tqdm.auto`` progress bar (terminal or notebook).
+    overwrite : bool
+        Allow a non-empty ``run_dir`` (its old checkpoints are removed when the run starts).
+    data : array or tensor, optional
+        Training data ``(N, C, *spatial)`` (or anything :func:`~dsl_explore.data.load_array`
+        reads) instead of the config's generator; ``config.data`` should be ``"array"``.
+
+    Attributes
+    ----------
+    model, optimizer, device, step, config
+        The live objects; ``config`` reflects the latest :meth:`set` changes.
+    stepper : Stepper
+        The training backend (:class:`~dsl_explore.training.step.SingleProcessStepper`).
+    error : BaseException or None
+        The exception that ended the training thread, if any.
+
+    Examples
+    --------
+    >>> cfg = TrainingConfig(spatial_dims=1, size=64, n_samples=24, steps=6, eval_every=3,
+    ...                      batch_size=8, base_channels=4, lam=0.0)
+    >>> run = TrainingRun(cfg)
+    >>> run.set(lam=0.5)                 # applied before the next step (here: step 1)
+    >>> run.start().join()
+    >>> run.step, run.history["events"][0]["changes"]
+    (6, {'lam': 0.5})
+    """
+
+    def __init__(
+        self, config: TrainingConfig | Mapping[str, Any], *,
+        run_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+        overwrite: bool = False, data: Any = None, _resume: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config = _as_config(config)
+        self.initial_config = config if _resume is None else TrainingConfig.from_dict(
+            _resume.get("initial_config", _resume["config"])
+        )
+        self.progress = bool(progress)
+        self.device = resolve_device(config.device)
+        here = _resume is not None and bool(_resume.get("_same_dir", False))
+        self.run_dir = _check_run_dir(run_dir, overwrite=overwrite, resuming_here=here)
+        self._overwrite = bool(overwrite)
+        train_arr, self.val_data = _training_arrays(config, data)  # before anything is built
+        model = build_training_model(config, int(train_arr.shape[1]))
+        model.check_input_shape(train_arr.shape)
+        order = DataOrder(torch.from_numpy(train_arr).to(self.device), seed=config.seed)
+        self.stepper: Stepper = SingleProcessStepper(model, order, config, self.device)
+        n_fixed = min(config.eval_samples, self.val_data.shape[0])
+        self._val_fixed = torch.from_numpy(self.val_data[:n_fixed]).to(self.device)
+        self.step = 0
+        self._history = new_history(config.loss)
+        self._buffer = LossBuffer(config.eval_every, config.loss, self.device)
+        self._live = LiveSettings()
+        self._snapshot: dict[str, Any] | None = None
+        self._train_seconds, self._timed_steps = 0.0, 0
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._wrote_config = False
+        self.last_checkpoint: Path | None = None
+        self._checkpointer = None if self.run_dir is None else Checkpointer(
+            self.run_dir, keep=config.keep_checkpoints)
+        if _resume is not None:
+            self._load_state(_resume)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike[str], *, run_dir: str | os.PathLike[str] | None = None,
+        config: TrainingConfig | Mapping[str, Any] | None = None, progress: bool = False,
+        overwrite: bool = False, data: Any = None, **overrides: Any,
+    ) -> TrainingRun:
+        """Resume a run from a checkpoint file (or a run directory's newest checkpoint).
+
+        ``run_dir`` defaults to the checkpoint's own run directory (resuming there is allowed
+        although it is not empty). A ``config`` must match the checkpoint except in ``steps``,
+        ``checkpoint_every``, ``keep_checkpoints`` and ``device`` (which it then sets);
+        ``overrides`` are the same fields as keywords, e.g. ``steps=2000`` to train longer.
+
+        Raises
+        ------
+        CheckpointError
+            Unreadable / corrupt file, or a checkpoint of another model or config. Nothing is
+            written in that case.
+        """
+        ckpt = load_checkpoint(path)
+        new_cfg = resume_config(ckpt, config, overrides)
+        out_dir, same_dir = resume_dir(Path(ckpt["path"]), run_dir)
+        state = {**ckpt, "_same_dir": same_dir}
+        return cls(new_cfg, run_dir=out_dir, progress=progress, overwrite=overwrite, data=data,
+                   _resume=state)
+
+    def _load_state(self, ckpt: Mapping[str, Any]) -> None:
+        self.stepper.load_state_dict(ckpt, lr=self.config.lr)
+        self.step = int(ckpt["step"])
+        hist = ckpt.get("history")
+        if not isinstance(hist, dict) or "steps" not in hist:
+            raise CheckpointError("checkpoint lacks a valid history")
+        self._history = copy.deepcopy(hist)
+        upgrade_history(self._history, spatial_dims=self.config.spatial_dims,
+                        version=int(ckpt.get("metrics_version", 1)))
+        restore_rng(ckpt.get("rng") or {})
+        self.last_checkpoint = Path(ckpt["path"]) if "path" in ckpt else None
+
+    # -- public --------------------------------------------------------------------------------
+
+    model = property(lambda self: self.stepper.model, doc="The model being trained.")
+    optimizer = property(lambda self: self.stepper.optimizer, doc="The optimizer.")
+    n_train = property(lambda self: self.stepper.n_train, doc="Number of training samples.")
+    amp = property(lambda self: self.stepper.amp, doc="Whether mixed precision is on (CUDA).")
+
+    @property
+    def history(self) -> dict[str, Any]:
+        """A consistent deep copy of the history (:mod:`dsl_explore.training.history`).
+
+        ``history["steps"]``: per step ``step``, ``mse``, ``dsl`` (``"mse+dsl"``) or ``ph``
+        (``"mse+ph"``), ``total``, ``lr``, ``lam``. ``history["evals"]``: per evaluation of the
+        fixed validation batch ``step`` and the live metrics of
+        :data:`~dsl_explore.training.metrics.METRICS` (``val_mse``, ``count_rate``, ...).
+        ``history["events"]``: ``{"step": s, "event": "set", "changes": {...}}``, applied from
+        step ``s`` on. The per-step part lags by up to ``eval_every`` steps while it runs.
+        """
+        with self._lock:
+            return copy.deepcopy(self._history)
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Mean wall time of a training step (evaluations and checkpoints excluded)."""
+        return self._train_seconds / self._timed_steps if self._timed_steps else float("nan")
+
+    def add_listener(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``fn(snapshot)`` from the training thread after every evaluation.
+
+        An exception in ``fn`` fails the run like any other (never silently).
+        """
+        self._listeners.append(fn)
+
+    def set(self, **changes: Any) -> None:
+        """Change ``lam``, ``k``, ``weights``, ``surrogate`` or ``lr``, live and thread-safe.
+
+        The values are validated now (ValueError), applied before the next step and recorded
+        in ``history["events"]`` with that step. ``lam``, ``k``, ``weights`` and ``surrogate``
+        need ``loss="mse+dsl"`` (``lam`` also ``"mse+ph"``).
+        """
+        self._live.request(self.config, changes)
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The latest evaluation of the fixed validation batch (thread-safe), or ``None``.
+
+        A dict with ``step``, ``reconstruction`` and ``target`` (numpy ``(n, C, *spatial)``),
+        ``metrics`` (keyed by history column), ``loss`` (the last logged per-step terms),
+        ``config`` and ``state``. The arrays are fresh copies, safe to keep.
+        """
+        with self._lock:
+            if self._snapshot is None:
+                return None
+            return {**self._snapshot, "state": self.state}
+
+    def checkpoint(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write a checkpoint atomically and return its path.
+
+        ``path=None`` writes ``run_dir/checkpoints/step_XXXXXXXX.pt`` (keeping the newest
+        ``keep_checkpoints``). Safe to call while training: the training thread writes it
+        between two steps.
+        """
+        if path is None and self.run_dir is None:
+            raise ValueError("checkpoint() needs a path when the run has no run_dir")
+        return self._in_worker(lambda: self._write_checkpoint(path))
+
+    def save_history(self, path: str | os.PathLike[str] | None = None) -> list[Path]:
+        """Write the history atomically: ``.json`` (everything) or ``.csv``
+        (:func:`~dsl_explore.training.history.history_csv`).
+
+        ``path=None`` writes ``history.json`` and ``history.csv`` in the run directory.
+        """
+        if path is None:
+            if self.run_dir is None:
+                raise ValueError("save_history() needs a path when the run has no run_dir")
+            targets = [self.run_dir / "history.json", self.run_dir / "history.csv"]
+        else:
+            targets = [Path(path)]
+            if targets[0].suffix not in (".json", ".csv"):
+                raise ValueError(f"history path must end in .json or .csv, got {str(path)!r}")
+        self._in_worker(self._flush)
+        hist = self.history
+        for t in targets:
+            if t.suffix == ".json":
+                atomic_write_json(t, hist)
+            else:
+                atomic_write_text(t, history_csv(hist))
+        return targets
+
+    def final_metrics(self) -> dict[str, Any]:
+        """The last evaluation plus timing, as written to ``metrics.json``."""
+        ev = self.history["evals"]
+        sps = self.seconds_per_step
+        return {
+            "step": self.step,
+            "state": self.state,
+            "device": str(self.device),
+            "seconds_per_step": sps,
+            "steps_per_second": (1.0 / sps) if sps == sps and sps > 0 else None,
+            "last_eval": {k: v[-1] for k, v in ev.items() if v} if ev["step"] else {},
+            "config": self.config.to_dict(),
+        }
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        from tqdm.auto import tqdm
+
+        self._prepare_run_dir()
+        bar = tqdm(total=self.config.steps, initial=self.step, disable=not self.progress,
+                   desc=self.config.loss, unit="step", dynamic_ncols=True)
+        try:
+            if self.step == 0 and self._snapshot is None:
+                self._evaluate()
+            while self.step < self.config.steps and self._between_steps():
+                self._apply_pending()
+                self._one_step()
+                bar.update(1)
+                self._after_step(bar)
+        finally:
+            bar.close()
+
+    def _one_step(self) -> None:
+        t0 = time.perf_counter()
+        cfg = self.config
+        terms = self.stepper.step(cfg)
+        if self._buffer.full:  # eval_every rows without a flush: make room
+            self._flush()
+        self._buffer.add(terms, step=self.step + 1, lr=cfg.lr, lam=cfg.lam)
+        self._train_seconds += time.perf_counter() - t0
+        self._timed_steps += 1
+        self.step += 1
+
+    def _after_step(self, bar: Any) -> None:
+        cfg = self.config
+        if len(self._buffer) >= cfg.eval_every:
+            self._flush()
+        if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+            self._flush()
+            self._evaluate()
+            bar.set_postfix(**self._postfix(), refresh=False)
+            for fn in list(self._listeners):
+                fn(self.snapshot())
+        periodic = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+        if periodic and self.run_dir is not None and self.step < cfg.steps:
+            self._write_checkpoint(None)
+
+    def _postfix(self) -> dict[str, str]:
+        snap = self._snapshot or {}
+        m = snap.get("metrics", {})
+        out = {"loss": f"{snap.get('loss', {}).get('total', float('nan')):.4g}"}
+        for met in METRICS:
+            if met.kind == "eval" and met.short and met.history_key:
+                out[met.short] = format(m.get(met.history_key, float("nan")), met.short_fmt)
+        return out
+
+    def _apply_pending(self) -> None:
+        changes = self._live.take()
+        if not changes:
+            return
+        with self._lock:
+            self.config = LiveSettings.apply(self.config, changes)
+            if "lr" in changes:
+                self.stepper.set_lr(changes["lr"])
+            add_event(self._history, self.step + 1, changes)
+
+    def _flush(self) -> None:
+        """Move the buffered loss terms to the history: one device-to-host copy."""
+        with self._lock:
+            append_steps(self._history, self._buffer.drain(), self._buffer.columns)
+
+    def _evaluate(self) -> None:
+        rec_np = self.stepper.reconstruct(self._val_fixed).float().cpu().numpy()
+        tgt_np = self._val_fixed.cpu().numpy()
+        metrics = live_metrics(rec_np, tgt_np, thresholds=self.config.betti_thresholds)
+        with self._lock:
+            append_eval(self._history, self.step, metrics)
+            st = self._history["steps"]
+            self._snapshot = {
+                "step": self.step, "reconstruction": rec_np, "target": tgt_np,
+                "metrics": metrics, "loss": {c: st[c][-1] for c in st if st[c]},
+                "config": self.config.to_dict(),
+            }
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _prepare_run_dir(self) -> None:
+        if self.run_dir is None or self._checkpointer is None or self._wrote_config:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self._overwrite and self.step == 0:
+            self._checkpointer.clear()
+        atomic_write_text(self.run_dir / "config.toml", self.config.to_toml())
+        self._wrote_config = True
+
+    def _write_checkpoint(self, path: str | os.PathLike[str] | None) -> Path:
+        self._flush()
+        with self._lock:
+            state = {
+                "format": CKPT_FORMAT, "config": self.config.to_dict(),
+                "initial_config": self.initial_config.to_dict(), **self.stepper.state_dict(),
+                "step": self.step, "history": copy.deepcopy(self._history),
+                "rng": capture_rng(), "torch_version": str(torch.__version__),
+                "metrics_version": METRICS_VERSION,
+            }
+        if path is None:
+            assert self._checkpointer is not None
+            target = self._checkpointer.save(state, step=self.step)
+        else:
+            target = save_checkpoint(state, path)
+        self.last_checkpoint = target
+        return target
+
+    def _completed(self) -> bool:
+        return self.step >= self.config.steps
+
+    def _save_final(self) -> None:
+        if self.run_dir is not None and self.step > 0:
+            self._write_checkpoint(None)
+            self.save_history()
+            atomic_write_json(self.run_dir / "metrics.json", self.final_metrics())
+
+    def _save_after_failure(self) -> None:
+        if self.run_dir is not None:  # keep what we have: history (the last checkpoint stays)
+            self.save_history()
+
+
+def train(
+    config: TrainingConfig | Mapping[str, Any], *, run_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True, overwrite: bool = False, data: Any = None,
+) -> TrainingRun:
+    """Train to completion in the calling thread and return the finished :class:`TrainingRun`.
+
+    Ctrl-C stops it: a final checkpoint and the history are written (with a run directory) and
+    the KeyboardInterrupt is re-raised. A failure raises :class:`TrainingError`.
+    """
+    run = TrainingRun(config, run_dir=run_dir, progress=progress, overwrite=overwrite, data=data)
+    return run.run()
