@@ -21,7 +21,7 @@ from typing import Any
 try:
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    tomllib = None  # type: ignore[assignment]
+    tomllib = None  # type: ignore[assignment,unused-ignore]
 
 from dsl_explore._validation import check_float, check_int, resolve_weights
 from dsl_explore.data import DATASET_KINDS

@@ -271,7 +271,9 @@ class TrainingRun(BackgroundRun):
         """Write the history atomically: ``.json`` (everything) or ``.csv``
         (:func:`~dsl_explore.training.history.history_csv`).
 
-        ``path=None`` writes ``history.json`` and ``history.csv`` in the run directory.
+        ``path=None`` writes ``history.json`` and ``history.csv`` in the run directory. The
+        JSON file also holds ``metrics_version``
+        (:data:`~dsl_explore.training.metrics.METRICS_VERSION`).
         """
         if path is None:
             if self.run_dir is None:
@@ -284,8 +286,8 @@ class TrainingRun(BackgroundRun):
         self._in_worker(self._flush)
         hist = self.history
         for t in targets:
-            if t.suffix == ".json":
-                atomic_write_json(t, hist)
+            if t.suffix == ".json":  # the file says which metric definitions it holds
+                atomic_write_json(t, {**hist, "metrics_version": METRICS_VERSION})
             else:
                 atomic_write_text(t, history_csv(hist))
         return targets
@@ -343,7 +345,9 @@ class TrainingRun(BackgroundRun):
             self._evaluate()
             bar.set_postfix(**self._postfix(), refresh=False)
             for fn in list(self._listeners):
-                fn(self.snapshot())
+                snap = self.snapshot()
+                assert snap is not None  # just evaluated
+                fn(snap)
         periodic = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
         if periodic and self.run_dir is not None and self.step < cfg.steps:
             self._write_checkpoint(None)

@@ -21,7 +21,7 @@ of :func:`~dsl_explore.training.metrics.step_columns`: ``(mse, total)`` or
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,8 @@ __all__ = ["AUX_TERMS", "SingleProcessStepper", "Stepper", "build_training_model
 
 
 def _dsl_term(out: torch.Tensor, x: torch.Tensor, cfg: TrainingConfig) -> torch.Tensor:
-    return directional_sign_loss(out, x, k=cfg.k, weights=cfg.weights, surrogate=cfg.surrogate)
+    loss = directional_sign_loss(out, x, k=cfg.k, weights=cfg.weights, surrogate=cfg.surrogate)
+    return cast(torch.Tensor, loss)
 
 
 def _ph_term(out: torch.Tensor, x: torch.Tensor, cfg: TrainingConfig) -> torch.Tensor:
