@@ -215,7 +215,7 @@ def test_history_json_is_what_is_drawn(run2d):
 
 
 def test_history_written_before_the_rate_fix_is_rescaled(run2d, tmp_path):
-    d, r = run2d
+    d, _ = run2d
     old = tmp_path / "old"
     shutil.copytree(d, old)
     hist = json.loads((d / "history.json").read_text())
