@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +31,14 @@ from dsl_explore.training.checkpoint import (
     save_checkpoint,
 )
 from dsl_explore.training.config import TrainingConfig
-from dsl_explore.training.control import BackgroundRun
 from dsl_explore.training.errors import CheckpointError
-from dsl_explore.training.evaluate import live_metrics
 from dsl_explore.training.history import (
-    LossBuffer,
-    add_event,
-    append_eval,
-    append_steps,
     history_csv,
-    new_history,
 )
 from dsl_explore.training.inputs import DataOrder, make_training_data, resolve_device
-from dsl_explore.training.live import LiveSettings
-from dsl_explore.training.metrics import METRICS, METRICS_VERSION, upgrade_history
-from dsl_explore.training.step import SingleProcessStepper, Stepper, build_training_model
+from dsl_explore.training.loop import TrainingLoop
+from dsl_explore.training.metrics import METRICS_VERSION, upgrade_history
+from dsl_explore.training.step import SingleProcessStepper, build_training_model
 
 __all__ = ["TrainingRun", "train"]
 
@@ -87,7 +79,7 @@ def _training_arrays(config: TrainingConfig, data: Any) -> tuple[np.ndarray, np.
     return train_arr, val_arr
 
 
-class TrainingRun(BackgroundRun):
+class TrainingRun(TrainingLoop):
     """A training run that can execute in a background thread and be steered while it runs.
 
     Parameters
@@ -133,12 +125,10 @@ class TrainingRun(BackgroundRun):
         run_dir: str | os.PathLike[str] | None = None, progress: bool = False,
         overwrite: bool = False, data: Any = None, _resume: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        self.config = config = _as_config(config)
+        config = _as_config(config)
         self.initial_config = config if _resume is None else TrainingConfig.from_dict(
             _resume.get("initial_config", _resume["config"])
         )
-        self.progress = bool(progress)
         self.device = resolve_device(config.device)
         here = _resume is not None and bool(_resume.get("_same_dir", False))
         self.run_dir = _check_run_dir(run_dir, overwrite=overwrite, resuming_here=here)
@@ -147,16 +137,11 @@ class TrainingRun(BackgroundRun):
         model = build_training_model(config, int(train_arr.shape[1]))
         model.check_input_shape(train_arr.shape)
         order = DataOrder(torch.from_numpy(train_arr).to(self.device), seed=config.seed)
-        self.stepper: Stepper = SingleProcessStepper(model, order, config, self.device)
         n_fixed = min(config.eval_samples, self.val_data.shape[0])
-        self._val_fixed = torch.from_numpy(self.val_data[:n_fixed]).to(self.device)
-        self.step = 0
-        self._history = new_history(config.loss)
-        self._buffer = LossBuffer(config.eval_every, config.loss, self.device)
-        self._live = LiveSettings()
-        self._snapshot: dict[str, Any] | None = None
-        self._train_seconds, self._timed_steps = 0.0, 0
-        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        super().__init__(
+            config, SingleProcessStepper(model, order, config, self.device),
+            torch.from_numpy(self.val_data[:n_fixed]).to(self.device), progress=progress,
+        )
         self._wrote_config = False
         self.last_checkpoint: Path | None = None
         self._checkpointer = None if self.run_dir is None else Checkpointer(
@@ -208,53 +193,6 @@ class TrainingRun(BackgroundRun):
     optimizer = property(lambda self: self.stepper.optimizer, doc="The optimizer.")
     n_train = property(lambda self: self.stepper.n_train, doc="Number of training samples.")
     amp = property(lambda self: self.stepper.amp, doc="Whether mixed precision is on (CUDA).")
-
-    @property
-    def history(self) -> dict[str, Any]:
-        """A consistent deep copy of the history (:mod:`dsl_explore.training.history`).
-
-        ``history["steps"]``: per step ``step``, ``mse``, ``dsl`` (``"mse+dsl"``) or ``ph``
-        (``"mse+ph"``), ``total``, ``lr``, ``lam``. ``history["evals"]``: per evaluation of the
-        fixed validation batch ``step`` and the live metrics of
-        :data:`~dsl_explore.training.metrics.METRICS` (``val_mse``, ``count_rate``, ...).
-        ``history["events"]``: ``{"step": s, "event": "set", "changes": {...}}``, applied from
-        step ``s`` on. The per-step part lags by up to ``eval_every`` steps while it runs.
-        """
-        with self._lock:
-            return copy.deepcopy(self._history)
-
-    @property
-    def seconds_per_step(self) -> float:
-        """Mean wall time of a training step (evaluations and checkpoints excluded)."""
-        return self._train_seconds / self._timed_steps if self._timed_steps else float("nan")
-
-    def add_listener(self, fn: Callable[[dict[str, Any]], None]) -> None:
-        """Call ``fn(snapshot)`` from the training thread after every evaluation.
-
-        An exception in ``fn`` fails the run like any other (never silently).
-        """
-        self._listeners.append(fn)
-
-    def set(self, **changes: Any) -> None:
-        """Change ``lam``, ``k``, ``weights``, ``surrogate`` or ``lr``, live and thread-safe.
-
-        The values are validated now (ValueError), applied before the next step and recorded
-        in ``history["events"]`` with that step. ``lam``, ``k``, ``weights`` and ``surrogate``
-        need ``loss="mse+dsl"`` (``lam`` also ``"mse+ph"``).
-        """
-        self._live.request(self.config, changes)
-
-    def snapshot(self) -> dict[str, Any] | None:
-        """The latest evaluation of the fixed validation batch (thread-safe), or ``None``.
-
-        A dict with ``step``, ``reconstruction`` and ``target`` (numpy ``(n, C, *spatial)``),
-        ``metrics`` (keyed by history column), ``loss`` (the last logged per-step terms),
-        ``config`` and ``state``. The arrays are fresh copies, safe to keep.
-        """
-        with self._lock:
-            if self._snapshot is None:
-                return None
-            return {**self._snapshot, "state": self.state}
 
     def checkpoint(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write a checkpoint atomically and return its path.
@@ -308,90 +246,9 @@ class TrainingRun(BackgroundRun):
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        from tqdm.auto import tqdm
-
-        self._prepare_run_dir()
-        bar = tqdm(total=self.config.steps, initial=self.step, disable=not self.progress,
-                   desc=self.config.loss, unit="step", dynamic_ncols=True)
-        try:
-            if self.step == 0 and self._snapshot is None:
-                self._evaluate()
-            while self.step < self.config.steps and self._between_steps():
-                self._apply_pending()
-                self._one_step()
-                bar.update(1)
-                self._after_step(bar)
-        finally:
-            bar.close()
-
-    def _one_step(self) -> None:
-        t0 = time.perf_counter()
-        cfg = self.config
-        terms = self.stepper.step(cfg)
-        if self._buffer.full:  # eval_every rows without a flush: make room
-            self._flush()
-        self._buffer.add(terms, step=self.step + 1, lr=cfg.lr, lam=cfg.lam)
-        self._train_seconds += time.perf_counter() - t0
-        self._timed_steps += 1
-        self.step += 1
-
-    def _after_step(self, bar: Any) -> None:
-        cfg = self.config
-        if len(self._buffer) >= cfg.eval_every:
-            self._flush()
-        if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-            self._flush()
-            self._evaluate()
-            bar.set_postfix(**self._postfix(), refresh=False)
-            for fn in list(self._listeners):
-                snap = self.snapshot()
-                assert snap is not None  # just evaluated
-                fn(snap)
-        periodic = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
-        if periodic and self.run_dir is not None and self.step < cfg.steps:
-            self._write_checkpoint(None)
-
-    def _postfix(self) -> dict[str, str]:
-        snap = self._snapshot or {}
-        m = snap.get("metrics", {})
-        out = {"loss": f"{snap.get('loss', {}).get('total', float('nan')):.4g}"}
-        for met in METRICS:
-            if met.kind == "eval" and met.short and met.history_key:
-                out[met.short] = format(m.get(met.history_key, float("nan")), met.short_fmt)
-        return out
-
-    def _apply_pending(self) -> None:
-        changes = self._live.take()
-        if not changes:
-            return
-        with self._lock:
-            self.config = LiveSettings.apply(self.config, changes)
-            if "lr" in changes:
-                self.stepper.set_lr(changes["lr"])
-            add_event(self._history, self.step + 1, changes)
-
-    def _flush(self) -> None:
-        """Move the buffered loss terms to the history: one device-to-host copy."""
-        with self._lock:
-            append_steps(self._history, self._buffer.drain(), self._buffer.columns)
-
-    def _evaluate(self) -> None:
-        rec_np = self.stepper.reconstruct(self._val_fixed).float().cpu().numpy()
-        tgt_np = self._val_fixed.cpu().numpy()
-        metrics = live_metrics(rec_np, tgt_np, thresholds=self.config.betti_thresholds)
-        with self._lock:
-            append_eval(self._history, self.step, metrics)
-            st = self._history["steps"]
-            self._snapshot = {
-                "step": self.step, "reconstruction": rec_np, "target": tgt_np,
-                "metrics": metrics, "loss": {c: st[c][-1] for c in st if st[c]},
-                "config": self.config.to_dict(),
-            }
-
     # -- files ---------------------------------------------------------------------------------
 
-    def _prepare_run_dir(self) -> None:
+    def _before_loop(self) -> None:
         if self.run_dir is None or self._checkpointer is None or self._wrote_config:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -418,8 +275,9 @@ class TrainingRun(BackgroundRun):
         self.last_checkpoint = target
         return target
 
-    def _completed(self) -> bool:
-        return self.step >= self.config.steps
+    def _periodic_checkpoint(self) -> None:
+        if self.run_dir is not None:
+            self._write_checkpoint(None)
 
     def _save_final(self) -> None:
         if self.run_dir is not None and self.step > 0:
