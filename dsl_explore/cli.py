@@ -149,14 +149,14 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from dsl_explore.training import _RESUME_OVERRIDABLE, TrainingConfig, TrainingRun
+    from dsl_explore.training import RESUME_OVERRIDABLE, TrainingConfig, TrainingRun
 
     flags = _flag_values(args)
     base = TrainingConfig.from_toml(args.config) if args.config is not None else None
     if args.resume is not None:
-        bad = sorted(set(flags) - set(_RESUME_OVERRIDABLE))
+        bad = sorted(set(flags) - set(RESUME_OVERRIDABLE))
         if bad:
-            allowed = ", ".join("--" + b.replace("_", "-") for b in _RESUME_OVERRIDABLE)
+            allowed = ", ".join("--" + b.replace("_", "-") for b in RESUME_OVERRIDABLE)
             got = ", ".join("--" + b.replace("_", "-") for b in bad)
             raise UsageError(f"with --resume only {allowed} may be given; got {got}")
         run = TrainingRun.from_checkpoint(

@@ -2,10 +2,12 @@ r"""The kit's experiments: the reproduced Betti-error table and the proxy correl
 
 :func:`reproduce` (``dsl-explore reproduce``) trains MSE, MSE+DSL and MSE+PH-loss autoencoders
 on the same data, split and seeds for 1D, 2D and 3D data (SPEC section 7) and reports, as mean
-and standard deviation over seeds on held-out samples: MSE, PSNR, exact sign-mismatch rate,
-spurious / lost critical points, Betti error per homology dimension and in total, bottleneck
-distance and seconds per step; plus the relative change of the Betti error of MSE+DSL (and of
-MSE+PH) against MSE, to compare with the paper's 37-62 % reduction (SPEC section 6).
+and standard deviation over seeds on held-out samples the table metrics of the registry
+(:func:`dsl_explore.training.metrics.table_metrics`): MSE, PSNR, exact sign-mismatch rate (in
+[0, 1], the mean over axes), spurious / lost critical points, Betti error per homology dimension
+and in total, bottleneck distance and seconds per step; plus the relative change of the Betti
+error of MSE+DSL (and of MSE+PH) against MSE, to compare with the paper's 37-62 % reduction
+(SPEC section 6).
 
 :func:`proxy` (``dsl-explore proxy``) perturbs targets (Gaussian noise, blur, quantisation,
 smooth warps) and reports the Spearman rank correlation between DSL, the exact sign-mismatch
@@ -31,7 +33,6 @@ Protocol notes (honest by construction)
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -47,20 +48,13 @@ import torch
 from dsl_explore.counting import sign_mismatch_count
 from dsl_explore.critical import mismatched_critical_points
 from dsl_explore.data import make_dataset
-from dsl_explore.export import atomic_write_text
+from dsl_explore.io import atomic_write_json, atomic_write_text
 from dsl_explore.loss import directional_sign_loss
 from dsl_explore.topology import betti_error, diagram_distance
-from dsl_explore.training import (
-    TrainingConfig,
-    _jsonable,
-    evaluate_model,
-    resolve_device,
-    train,
-)
+from dsl_explore.training import LOSSES, TrainingConfig, evaluate_model, resolve_device, train
+from dsl_explore.training.metrics import Metric, table_metrics
 
 __all__ = ["DEFAULTS", "LOSS_SETTINGS", "QUICK", "proxy", "reproduce"]
-
-LOSSES = ("mse", "mse+dsl", "mse+ph")
 
 DEFAULTS: dict[int, dict[str, Any]] = {
     1: dict(
@@ -94,16 +88,6 @@ LOSS_SETTINGS: dict[str, dict[str, Any]] = {
 
 _COMMON = dict(compression=16, lr=5e-4, val_fraction=0.25, eval_samples=2, betti_thresholds=16)
 
-_METRICS = (
-    "mse",
-    "psnr",
-    "count_rate",
-    "spurious",
-    "lost",
-    "betti_total",
-    "bottleneck",
-    "seconds_per_step",
-)
 
 
 def _config_for(
@@ -138,10 +122,10 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
-def _fmt(mean: float, std: float, digits: int = 3) -> str:
+def _fmt(mean: float, std: float, fmt: str = ".3g") -> str:
     if not math.isfinite(mean):
         return "—"
-    return f"{mean:.{digits}g} ± {std:.2g}"
+    return f"{mean:{fmt}} ± {std:.2g}"
 
 
 def _machine() -> dict[str, Any]:
@@ -251,7 +235,7 @@ def reproduce(
                 "steps_per_second": 1.0 / run.seconds_per_step,
                 "steps": run.step,
                 "train_seconds": train_s,
-                "n_train": int(run._n_train),
+                "n_train": int(run.n_train),
                 "n_test": int(run.val_data.shape[0]),
                 "config": cfg.to_dict(),
             }
@@ -287,7 +271,7 @@ def _write_results(
         "summary": summary,
         "betti_change": _betti_change(runs, dims_t),
     }
-    atomic_write_text(out / "results.json", json.dumps(_jsonable(result), indent=1) + "\n")
+    atomic_write_json(out / "results.json", result)
     if complete:
         atomic_write_text(out / "table.csv", _table_csv(summary))
         atomic_write_text(out / "table.md", _table_md(result))
@@ -302,10 +286,12 @@ def _summarise(runs: list[dict[str, Any]], dims: Sequence[int]) -> list[dict[str
             if not sel:
                 continue
             row: dict[str, Any] = {"dims": d, "loss": loss, "n_seeds": len(sel)}
-            for m in _METRICS:
-                row[m] = _mean_std([r[m] for r in sel])
-            for q in range(d):
-                row[f"betti_h{q}"] = _mean_std([r["betti_per_dim"][q] for r in sel])
+            for m in table_metrics():
+                if m.per_dim:
+                    for q in range(d):
+                        row[_column(m, q)] = _mean_std([r[m.key][q] for r in sel])
+                else:
+                    row[m.key] = _mean_std([r[m.key] for r in sel])
             row["steps"] = sel[0]["steps"]
             row["ph_samples"] = sel[0]["config"].get("ph_samples")
             row["batch_size"] = sel[0]["config"]["batch_size"]
@@ -345,31 +331,32 @@ def _betti_change(runs: list[dict[str, Any]], dims: Sequence[int]) -> dict[str, 
     return out
 
 
-def _table_columns(summary: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _column(m: Metric, q: int) -> str:
+    """The summary key of homology dimension ``q`` of a per-dimension metric."""
+    return f"{m.key.removesuffix('_per_dim')}_h{q}"  # betti_per_dim -> betti_h0, betti_h1, ...
+
+
+def _table_columns(summary: list[dict[str, Any]]) -> list[tuple[str, str, Metric]]:
+    """``(summary key, title, metric)`` of every table column, from the metric registry."""
     max_d = max((r["dims"] for r in summary), default=1)
-    cols = [
-        ("mse", "MSE"),
-        ("psnr", "PSNR (dB)"),
-        ("count_rate", "sign-mismatch rate"),
-        ("spurious", "spurious CP"),
-        ("lost", "lost CP"),
-        *((f"betti_h{q}", f"Betti err H{q}") for q in range(max_d)),
-        ("betti_total", "Betti err total"),
-        ("bottleneck", "bottleneck"),
-        ("seconds_per_step", "s/step"),
-    ]
+    cols: list[tuple[str, str, Metric]] = []
+    for m in table_metrics():
+        if m.per_dim:
+            cols += [(_column(m, q), m.label.format(q=q), m) for q in range(max_d)]
+        else:
+            cols.append((m.key, m.label, m))
     return cols
 
 
 def _table_csv(summary: list[dict[str, Any]]) -> str:
     cols = _table_columns(summary)
     header = ["dims", "loss", "n_seeds", "steps"]
-    for key, _ in cols:
+    for key, _, _ in cols:
         header += [f"{key}_mean", f"{key}_std"]
     lines = [",".join(header)]
     for r in summary:
         cells = [str(r["dims"]), r["loss"], str(r["n_seeds"]), str(r["steps"])]
-        for key, _ in cols:
+        for key, _, _ in cols:
             mean, std = r.get(key, (float("nan"), float("nan")))
             cells += [_num(mean), _num(std)]
         lines.append(",".join(cells))
@@ -389,14 +376,14 @@ def _table_md(result: Mapping[str, Any]) -> str:
         + (" (quick mode: tiny sizes, not meaningful)" if s["quick"] else "")
         + f"; device {s['device']}; wall time {result['wall_seconds']:.0f} s.",
         "",
-        "| dims | loss | " + " | ".join(title for _, title in cols) + " |",
+        "| dims | loss | " + " | ".join(title for _, title, _ in cols) + " |",
         "|---|---|" + "---|" * len(cols),
     ]
     for r in summary:
         cells = []
-        for key, _ in cols:
+        for key, _, m in cols:
             mean, std = r.get(key, (float("nan"), float("nan")))
-            cells.append(_fmt(mean, std))
+            cells.append(_fmt(mean, std, m.fmt))
         lines.append(f"| {r['dims']}D | {r['loss']} | " + " | ".join(cells) + " |")
     lines += ["", "Relative change of the Betti error (total) against MSE:", ""]
     lines += ["| dims | MSE+DSL vs MSE | MSE+PH vs MSE |", "|---|---|---|"]
@@ -571,7 +558,7 @@ def proxy(
         "rows": rows,
     }
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "proxy.json", json.dumps(_jsonable(result), indent=1) + "\n")
+    atomic_write_json(out / "proxy.json", result)
     csv_lines = ["metric," + ",".join(PROXY_METRICS)]
     for i, m in enumerate(PROXY_METRICS):
         csv_lines.append(m + "," + ",".join(_num(v) for v in rho[i]))

@@ -5,7 +5,8 @@
 - :func:`save_figures` writes a batch, reusing one browser through :func:`export_session`.
 - :func:`save_scene` writes a pyvista plotter as PNG (or HTML where ``trame-pyvista`` is
   installed).
-- :func:`atomic_write_bytes` / :func:`atomic_write_text` are the writers underneath: the data
+- :func:`atomic_write_bytes` / :func:`atomic_write_text` (from :mod:`dsl_explore.io`) are the
+  writers underneath: the data
   goes to a temporary file in the target's directory, is flushed and fsynced, then renamed onto
   the target with :func:`os.replace`. A reader never sees a partial file, and on any failure the
   temporary file is removed and an existing target is left as it was.
@@ -27,13 +28,13 @@ import io
 import math
 import numbers
 import os
-import stat
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Union
+
+from dsl_explore.io import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -79,21 +80,7 @@ class BrowserNotFoundError(ExportError):
 
 
 # --------------------------------------------------------------------------------------------
-# atomic writes
-
-
-def _current_umask() -> int:
-    """The process umask, read without changing it where the OS allows."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # fallback: the classic (briefly racy) set-and-restore
-    os.umask(mask)
-    return mask
+# argument checks
 
 
 def _check_path(path: object, name: str = "path") -> Path:
@@ -103,133 +90,6 @@ def _check_path(path: object, name: str = "path") -> Path:
             raise ValueError(f"{name} must name a file, got {path!r}")
         return p
     raise TypeError(f"{name} must be a str or an os.PathLike, got {type(path).__name__}")
-
-
-def atomic_write_bytes(path: PathLike, data: bytes | bytearray | memoryview) -> Path:
-    """Write ``data`` to ``path`` atomically.
-
-    The bytes go to a temporary file in the same directory (named ``.<name>.<random>.tmp``), which
-    is flushed, fsynced and then renamed onto ``path`` with :func:`os.replace`. Readers see either
-    the old file or the complete new one. Missing parent directories are created. The new file
-    gets the mode of the file it replaces, or ``0o666`` less the umask.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The target file.
-    data : bytes, bytearray or memoryview
-        The content.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path`` as a :class:`~pathlib.Path`.
-
-    Raises
-    ------
-    TypeError
-        If ``path`` is not path-like or ``data`` is not bytes-like.
-    IsADirectoryError
-        If ``path`` is an existing directory.
-    OSError
-        If writing fails. The temporary file is removed first and an existing target is
-        untouched.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from dsl_explore.export import atomic_write_bytes
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     out = atomic_write_bytes(pathlib.Path(tmp) / "sub" / "state.bin", b"\\x00\\x01")
-    ...     print(out.name, out.read_bytes(), sorted(p.name for p in out.parent.iterdir()))
-    state.bin b'\\x00\\x01' ['state.bin']
-    """
-    target = _check_path(path)
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data must be bytes, bytearray or memoryview, got {type(data).__name__}")
-    if target.is_dir():
-        raise IsADirectoryError(f"path {str(target)!r} is a directory")
-    directory = target.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_current_umask()
-
-    tmp = tempfile.NamedTemporaryFile(
-        mode="wb", dir=directory, prefix=f".{target.name}.", suffix=".tmp", delete=False
-    )
-    tmp_path = tmp.name
-    try:
-        with tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.chmod(tmp_path, mode)
-        os.replace(tmp_path, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
-    _fsync_directory(directory)
-    return target
-
-
-def atomic_write_text(path: PathLike, text: str, *, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The target file.
-    text : str
-        The content; newlines are written as given (no platform translation).
-    encoding : str, default "utf-8"
-        The text encoding.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path`` as a :class:`~pathlib.Path`.
-
-    Raises
-    ------
-    TypeError
-        If ``path`` is not path-like or ``text`` is not a str.
-    OSError
-        If writing fails; nothing partial is left behind.
-
-    Examples
-    --------
-    >>> import json, tempfile, pathlib
-    >>> from dsl_explore.export import atomic_write_text
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     out = atomic_write_text(pathlib.Path(tmp) / "history.json", json.dumps({"step": 3}))
-    ...     print(json.loads(out.read_text()))
-    {'step': 3}
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    return atomic_write_bytes(path, text.encode(encoding))
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename itself (POSIX); best effort, a no-op where unsupported."""
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(directory, flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks
 
 
 def _check_positive_int(value: object, name: str) -> int | None:

@@ -4,8 +4,10 @@ A run directory written by :class:`dsl_explore.training.TrainingRun` (``dsl-expl
 holds ``config.toml``, ``history.json`` and ``checkpoints/step_*.pt``. From those this module
 rebuilds
 
-- ``history``: the curves of :func:`dsl_explore.plots.plot_history` (loss terms, exact-count
+- ``history``: the curves of :func:`dsl_explore.plots.plot_history` (loss terms, sign-mismatch
   rate, Betti error, mismatched critical points, with the live setting changes as events);
+  a history written before the rate was defined in [0, 1] is rescaled on reading
+  (:func:`dsl_explore.training.metrics.upgrade_history`);
 - ``reconstruction``: the reconstruction of one sample of the run's *fixed validation batch*
   next to its target, with the mismatched critical points marked and the exact and DSL maps
   (1D: lines, 2D: heatmaps, 3D: the panels of one slice with the 3D critical points on it);
@@ -193,11 +195,15 @@ def _read_config(run_dir: Path) -> Any:
         raise RunDirError(f"run directory {str(run_dir)!r}: config.toml is invalid: {exc}") from exc
 
 
-def _read_history(run_dir: Path, ckpt: Mapping[str, Any]) -> dict[str, Any]:
+def _read_history(run_dir: Path, ckpt: Mapping[str, Any], spatial_dims: int) -> dict[str, Any]:
+    from dsl_explore.training.metrics import upgrade_history
+
     path = run_dir / "history.json"
     if not path.is_file():
         hist = ckpt.get("history")
         if isinstance(hist, dict) and "steps" in hist:
+            upgrade_history(hist, spatial_dims=spatial_dims,
+                            version=int(ckpt.get("metrics_version", 1)))
             return hist
         raise RunDirError(f"run directory {str(run_dir)!r} has no history.json")
     try:
@@ -212,6 +218,7 @@ def _read_history(run_dir: Path, ckpt: Mapping[str, Any]) -> dict[str, Any]:
             f"run directory {str(run_dir)!r}: history.json does not hold a training history "
             "(a JSON object with 'steps' and 'evals')"
         )
+    upgrade_history(hist, spatial_dims=spatial_dims, version=int(hist.get("metrics_version", 1)))
     return hist
 
 
@@ -262,7 +269,7 @@ def load_run(
         ckpt = load_checkpoint(root)
     except CheckpointError as exc:
         raise RunDirError(f"run directory {str(root)!r}: {exc}") from exc
-    history = _read_history(root, ckpt)
+    history = _read_history(root, ckpt, cfg.spatial_dims)
     try:
         live = TrainingConfig.from_dict(ckpt["config"])
         initial = TrainingConfig.from_dict(ckpt.get("initial_config", ckpt["config"]))

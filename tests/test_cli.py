@@ -122,3 +122,13 @@ def test_export_subcommand_is_registered(capsys):
 
     assert main(["export", "--help"]) == 0
     assert "RUN_DIR" in capsys.readouterr().out
+
+
+def test_resume_refuses_fields_other_than_the_overridable_ones(tmp_path, capsys):
+    from dsl_explore.training import RESUME_OVERRIDABLE
+
+    assert cli.main(["train", "--run-dir", str(tmp_path / "r"), "--resume", str(tmp_path),
+                     "--lam", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "with --resume only" in err and "--lam" in err
+    assert all("--" + f.replace("_", "-") in err for f in RESUME_OVERRIDABLE)

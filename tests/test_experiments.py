@@ -22,6 +22,7 @@ def test_reproduce_quick_tiny_writes_the_three_tables(tmp_path):
                 "bottleneck", "seconds_per_step"):
         assert key in run
     assert run["steps"] == 6
+    assert all(0.0 <= r["count_rate"] <= 1.0 for r in saved["runs"])  # a rate, not a sum
     # the three losses saw the same held-out data
     assert len({r["n_test"] for r in saved["runs"]}) == 1
     rows = list(csv.DictReader((tmp_path / "table.csv").open()))

@@ -24,8 +24,6 @@ from dsl_explore import export  # noqa: E402 - after the importorskip
 from dsl_explore.export import (  # noqa: E402
     BrowserNotFoundError,
     ExportError,
-    atomic_write_bytes,
-    atomic_write_text,
     export_session,
     save_figure,
     save_figures,
@@ -310,31 +308,6 @@ def test_failure_mid_write_removes_temp_and_keeps_target(tmp_path, monkeypatch, 
     assert seen and seen[0].startswith(".fig.png.")
     assert target.read_bytes() == b"previous bytes"
     assert listing(tmp_path) == ["fig.png"]
-
-
-def test_atomic_write_helpers(tmp_path):
-    out = atomic_write_bytes(tmp_path / "x" / "y" / "blob.bin", bytearray(b"abc"))
-    assert out.read_bytes() == b"abc"
-    assert atomic_write_bytes(str(out), memoryview(b"de")).read_bytes() == b"de"
-
-    out.chmod(0o600)  # the mode of a replaced file is kept
-    atomic_write_bytes(out, b"new")
-    assert out.stat().st_mode & 0o777 == 0o600
-
-    text = atomic_write_text(tmp_path / "h.json", "línea\n", encoding="utf-8")
-    assert text.read_bytes() == "línea\n".encode()
-    fresh_mode = text.stat().st_mode & 0o777
-    assert fresh_mode == 0o666 & ~export._current_umask()
-
-    with pytest.raises(TypeError, match="data"):
-        atomic_write_bytes(tmp_path / "a.bin", "not bytes")
-    with pytest.raises(TypeError, match="text"):
-        atomic_write_text(tmp_path / "a.txt", b"bytes")
-    with pytest.raises(TypeError, match="path"):
-        atomic_write_bytes(3, b"")
-    with pytest.raises(IsADirectoryError):
-        atomic_write_bytes(tmp_path / "x", b"")
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["blob.bin", "h.json", "x", "y"]
 
 
 # ------------------------------------------------------------------------------- missing browser

@@ -212,3 +212,17 @@ def test_history_json_is_what_is_drawn(run2d):
     fig = run_figures(d)["history"]
     rate = find_traces(fig, role="count_rate")[0]
     assert list(rate.y) == pytest.approx(hist["evals"]["count_rate"])
+
+
+def test_history_written_before_the_rate_fix_is_rescaled(run2d, tmp_path):
+    d, _ = run2d
+    old = tmp_path / "old"
+    shutil.copytree(d, old)
+    hist = json.loads((d / "history.json").read_text())
+    assert hist.pop("metrics_version") == 2
+    rates = hist["evals"]["count_rate"]
+    hist["evals"]["count_rate"] = [2 * v for v in rates]  # the sum over the 2 axes
+    (old / "history.json").write_text(json.dumps(hist))
+    assert load_run(old).history["evals"]["count_rate"] == pytest.approx(rates, rel=1e-12)
+    assert load_run(d).history["evals"]["count_rate"] == pytest.approx(rates, rel=1e-12)
+    assert all(0 <= v <= 1 for v in rates)

@@ -1,0 +1,303 @@
+"""``TrainingRun``: a training run in a background thread, steered while it runs; ``train()``.
+
+The run wires the pieces of :mod:`dsl_explore.training` together: the thread and its controls
+(:class:`~dsl_explore.training.control.BackgroundRun`), the step
+(:class:`~dsl_explore.training.step.Stepper`), the history and its loss buffer
+(:mod:`~dsl_explore.training.history`), the evaluation of the fixed validation batch
+(:mod:`~dsl_explore.training.evaluate`), live setting changes
+(:mod:`~dsl_explore.training.live`) and checkpoints (:mod:`~dsl_explore.training.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dsl_explore.io import atomic_write_json, atomic_write_text
+from dsl_explore.training.checkpoint import (
+    CKPT_FORMAT,
+    Checkpointer,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    resume_config,
+    resume_dir,
+    save_checkpoint,
+)
+from dsl_explore.training.config import TrainingConfig
+from dsl_explore.training.errors import CheckpointError
+from dsl_explore.training.history import (
+    history_csv,
+)
+from dsl_explore.training.inputs import DataOrder, make_training_data, resolve_device
+from dsl_explore.training.loop import TrainingLoop
+from dsl_explore.training.metrics import METRICS_VERSION, upgrade_history
+from dsl_explore.training.step import SingleProcessStepper, build_training_model
+
+__all__ = ["TrainingRun", "train"]
+
+
+def _as_config(config: TrainingConfig | Mapping[str, Any]) -> TrainingConfig:
+    if isinstance(config, Mapping):
+        config = TrainingConfig.from_dict(config)
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(f"config must be a TrainingConfig or a dict, got {type(config).__name__}")
+    return config
+
+
+def _check_run_dir(
+    run_dir: str | os.PathLike[str] | None, *, overwrite: bool, resuming_here: bool
+) -> Path | None:
+    if run_dir is None:
+        return None
+    d = Path(run_dir)
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"run directory {str(d)!r} is a file")
+    if d.is_dir() and any(d.iterdir()) and not overwrite and not resuming_here:
+        raise FileExistsError(
+            f"run directory {str(d)!r} exists and is not empty; pass "
+            "overwrite=True (--overwrite) to reuse it, or resume from its checkpoint"
+        )
+    return d
+
+
+def _training_arrays(config: TrainingConfig, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    train_arr, val_arr = make_training_data(config, data)
+    if config.batch_size > train_arr.shape[0]:
+        raise ValueError(
+            f"config field 'batch_size' ({config.batch_size}) is larger than the training "
+            f"set ({train_arr.shape[0]} samples)"
+        )
+    if config.weights is not None and len(config.weights) != train_arr.ndim - 2:
+        raise ValueError("config field 'weights' needs one entry per spatial axis")
+    return train_arr, val_arr
+
+
+class TrainingRun(TrainingLoop):
+    """A training run that can execute in a background thread and be steered while it runs.
+
+    Parameters
+    ----------
+    config : TrainingConfig or dict
+        What to train (a dict is passed to :meth:`TrainingConfig.from_dict`).
+    run_dir : path, optional
+        Where ``config.toml``, ``checkpoints/step_*.pt``, ``history.json``/``.csv`` and
+        ``metrics.json`` go. An existing non-empty directory is an error unless
+        ``overwrite=True`` (or the run resumes from a checkpoint in it). Without a run
+        directory nothing is written unless you call :meth:`checkpoint` / :meth:`save_history`
+        with a path.
+    progress : bool
+        Show a ``tqdm.auto`` progress bar (terminal or notebook).
+    overwrite : bool
+        Allow a non-empty ``run_dir`` (its old checkpoints are removed when the run starts).
+    data : array or tensor, optional
+        Training data ``(N, C, *spatial)`` (or anything :func:`~dsl_explore.data.load_array`
+        reads) instead of the config's generator; ``config.data`` should be ``"array"``.
+
+    Attributes
+    ----------
+    model, optimizer, device, step, config
+        The live objects; ``config`` reflects the latest :meth:`set` changes.
+    stepper : Stepper
+        The training backend (:class:`~dsl_explore.training.step.SingleProcessStepper`).
+    error : BaseException or None
+        The exception that ended the training thread, if any.
+
+    Examples
+    --------
+    >>> cfg = TrainingConfig(spatial_dims=1, size=64, n_samples=24, steps=6, eval_every=3,
+    ...                      batch_size=8, base_channels=4, lam=0.0)
+    >>> run = TrainingRun(cfg)
+    >>> run.set(lam=0.5)                 # applied before the next step (here: step 1)
+    >>> run.start().join()
+    >>> run.step, run.history["events"][0]["changes"]
+    (6, {'lam': 0.5})
+    """
+
+    def __init__(
+        self, config: TrainingConfig | Mapping[str, Any], *,
+        run_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+        overwrite: bool = False, data: Any = None, _resume: Mapping[str, Any] | None = None,
+    ) -> None:
+        config = _as_config(config)
+        self.initial_config = config if _resume is None else TrainingConfig.from_dict(
+            _resume.get("initial_config", _resume["config"])
+        )
+        self.device = resolve_device(config.device)
+        here = _resume is not None and bool(_resume.get("_same_dir", False))
+        self.run_dir = _check_run_dir(run_dir, overwrite=overwrite, resuming_here=here)
+        self._overwrite = bool(overwrite)
+        train_arr, self.val_data = _training_arrays(config, data)  # before anything is built
+        model = build_training_model(config, int(train_arr.shape[1]))
+        model.check_input_shape(train_arr.shape)
+        order = DataOrder(torch.from_numpy(train_arr).to(self.device), seed=config.seed)
+        n_fixed = min(config.eval_samples, self.val_data.shape[0])
+        super().__init__(
+            config, SingleProcessStepper(model, order, config, self.device),
+            torch.from_numpy(self.val_data[:n_fixed]).to(self.device), progress=progress,
+        )
+        self._wrote_config = False
+        self.last_checkpoint: Path | None = None
+        self._checkpointer = None if self.run_dir is None else Checkpointer(
+            self.run_dir, keep=config.keep_checkpoints)
+        if _resume is not None:
+            self._load_state(_resume)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike[str], *, run_dir: str | os.PathLike[str] | None = None,
+        config: TrainingConfig | Mapping[str, Any] | None = None, progress: bool = False,
+        overwrite: bool = False, data: Any = None, **overrides: Any,
+    ) -> TrainingRun:
+        """Resume a run from a checkpoint file (or a run directory's newest checkpoint).
+
+        ``run_dir`` defaults to the checkpoint's own run directory (resuming there is allowed
+        although it is not empty). A ``config`` must match the checkpoint except in ``steps``,
+        ``checkpoint_every``, ``keep_checkpoints`` and ``device`` (which it then sets);
+        ``overrides`` are the same fields as keywords, e.g. ``steps=2000`` to train longer.
+
+        Raises
+        ------
+        CheckpointError
+            Unreadable / corrupt file, or a checkpoint of another model or config. Nothing is
+            written in that case.
+        """
+        ckpt = load_checkpoint(path)
+        new_cfg = resume_config(ckpt, config, overrides)
+        out_dir, same_dir = resume_dir(Path(ckpt["path"]), run_dir)
+        state = {**ckpt, "_same_dir": same_dir}
+        return cls(new_cfg, run_dir=out_dir, progress=progress, overwrite=overwrite, data=data,
+                   _resume=state)
+
+    def _load_state(self, ckpt: Mapping[str, Any]) -> None:
+        self.stepper.load_state_dict(ckpt, lr=self.config.lr)
+        self.step = int(ckpt["step"])
+        hist = ckpt.get("history")
+        if not isinstance(hist, dict) or "steps" not in hist:
+            raise CheckpointError("checkpoint lacks a valid history")
+        self._history = copy.deepcopy(hist)
+        upgrade_history(self._history, spatial_dims=self.config.spatial_dims,
+                        version=int(ckpt.get("metrics_version", 1)))
+        restore_rng(ckpt.get("rng") or {})
+        self.last_checkpoint = Path(ckpt["path"]) if "path" in ckpt else None
+
+    # -- public --------------------------------------------------------------------------------
+
+    model = property(lambda self: self.stepper.model, doc="The model being trained.")
+    optimizer = property(lambda self: self.stepper.optimizer, doc="The optimizer.")
+    n_train = property(lambda self: self.stepper.n_train, doc="Number of training samples.")
+    amp = property(lambda self: self.stepper.amp, doc="Whether mixed precision is on (CUDA).")
+
+    def checkpoint(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write a checkpoint atomically and return its path.
+
+        ``path=None`` writes ``run_dir/checkpoints/step_XXXXXXXX.pt`` (keeping the newest
+        ``keep_checkpoints``). Safe to call while training: the training thread writes it
+        between two steps.
+        """
+        if path is None and self.run_dir is None:
+            raise ValueError("checkpoint() needs a path when the run has no run_dir")
+        return self._in_worker(lambda: self._write_checkpoint(path))
+
+    def save_history(self, path: str | os.PathLike[str] | None = None) -> list[Path]:
+        """Write the history atomically: ``.json`` (everything) or ``.csv``
+        (:func:`~dsl_explore.training.history.history_csv`).
+
+        ``path=None`` writes ``history.json`` and ``history.csv`` in the run directory. The
+        JSON file also holds ``metrics_version``
+        (:data:`~dsl_explore.training.metrics.METRICS_VERSION`).
+        """
+        if path is None:
+            if self.run_dir is None:
+                raise ValueError("save_history() needs a path when the run has no run_dir")
+            targets = [self.run_dir / "history.json", self.run_dir / "history.csv"]
+        else:
+            targets = [Path(path)]
+            if targets[0].suffix not in (".json", ".csv"):
+                raise ValueError(f"history path must end in .json or .csv, got {str(path)!r}")
+        self._in_worker(self._flush)
+        hist = self.history
+        for t in targets:
+            if t.suffix == ".json":  # the file says which metric definitions it holds
+                atomic_write_json(t, {**hist, "metrics_version": METRICS_VERSION})
+            else:
+                atomic_write_text(t, history_csv(hist))
+        return targets
+
+    def final_metrics(self) -> dict[str, Any]:
+        """The last evaluation plus timing, as written to ``metrics.json``."""
+        ev = self.history["evals"]
+        sps = self.seconds_per_step
+        return {
+            "step": self.step,
+            "state": self.state,
+            "device": str(self.device),
+            "seconds_per_step": sps,
+            "steps_per_second": (1.0 / sps) if sps == sps and sps > 0 else None,
+            "last_eval": {k: v[-1] for k, v in ev.items() if v} if ev["step"] else {},
+            "config": self.config.to_dict(),
+        }
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _before_loop(self) -> None:
+        if self.run_dir is None or self._checkpointer is None or self._wrote_config:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self._overwrite and self.step == 0:
+            self._checkpointer.clear()
+        atomic_write_text(self.run_dir / "config.toml", self.config.to_toml())
+        self._wrote_config = True
+
+    def _write_checkpoint(self, path: str | os.PathLike[str] | None) -> Path:
+        self._flush()
+        with self._lock:
+            state = {
+                "format": CKPT_FORMAT, "config": self.config.to_dict(),
+                "initial_config": self.initial_config.to_dict(), **self.stepper.state_dict(),
+                "step": self.step, "history": copy.deepcopy(self._history),
+                "rng": capture_rng(), "torch_version": str(torch.__version__),
+                "metrics_version": METRICS_VERSION,
+            }
+        if path is None:
+            assert self._checkpointer is not None
+            target = self._checkpointer.save(state, step=self.step)
+        else:
+            target = save_checkpoint(state, path)
+        self.last_checkpoint = target
+        return target
+
+    def _periodic_checkpoint(self) -> None:
+        if self.run_dir is not None:
+            self._write_checkpoint(None)
+
+    def _save_final(self) -> None:
+        if self.run_dir is not None and self.step > 0:
+            self._write_checkpoint(None)
+            self.save_history()
+            atomic_write_json(self.run_dir / "metrics.json", self.final_metrics())
+
+    def _save_after_failure(self) -> None:
+        if self.run_dir is not None:  # keep what we have: history (the last checkpoint stays)
+            self.save_history()
+
+
+def train(
+    config: TrainingConfig | Mapping[str, Any], *, run_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True, overwrite: bool = False, data: Any = None,
+) -> TrainingRun:
+    """Train to completion in the calling thread and return the finished :class:`TrainingRun`.
+
+    Ctrl-C stops it: a final checkpoint and the history are written (with a run directory) and
+    the KeyboardInterrupt is re-raised. A failure raises :class:`TrainingError`.
+    """
+    run = TrainingRun(config, run_dir=run_dir, progress=progress, overwrite=overwrite, data=data)
+    return run.run()
