@@ -165,8 +165,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     else:
         start = base or TrainingConfig()
-        if "spatial_dims" in flags and "size" not in flags and len(set(start.size)) == 1:
-            flags["size"] = start.size[0]  # a cube of the same edge in the new dimensionality
+        sizes = (start.size,) if isinstance(start.size, int) else tuple(start.size)
+        if "spatial_dims" in flags and "size" not in flags and len(set(sizes)) == 1:
+            flags["size"] = sizes[0]  # a cube of the same edge in the new dimensionality
         if "spatial_dims" in flags and "weights" not in flags:
             flags["weights"] = None
         cfg = start.replace(**flags) if flags else start

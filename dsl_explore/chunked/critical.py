@@ -15,7 +15,7 @@ comparison, and every label, is the global one. ``tests/test_chunked.py`` checks
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import dask
 import dask.array as da
@@ -52,6 +52,28 @@ def _labels_block(
     )
     arr = np.stack(out, axis=-1) if isinstance(out, tuple) else np.asarray(out)
     return arr[core(halo, xb.shape)]
+
+
+@overload
+def critical_points(
+    x: Any,
+    *,
+    dims: int | Sequence[int] | None = ...,
+    method: str = ...,
+    per_axis: bool = ...,
+    return_multiplicity: Literal[False] = ...,
+) -> da.Array: ...
+
+
+@overload
+def critical_points(
+    x: Any,
+    *,
+    dims: int | Sequence[int] | None = ...,
+    method: str = ...,
+    per_axis: bool = ...,
+    return_multiplicity: Literal[True],
+) -> tuple[da.Array, da.Array]: ...
 
 
 def critical_points(

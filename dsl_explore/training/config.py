@@ -26,6 +26,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 from dsl_explore._validation import check_float, check_int, resolve_weights
 from dsl_explore.data import DATASET_KINDS
 from dsl_explore.loss import SURROGATES
+from dsl_explore.registry import LOSS_KINDS
 
 __all__ = [
     "ARRAY_DATA",
@@ -38,9 +39,9 @@ __all__ = [
     "config_int",
 ]
 
-# TODO(registry): the lead replaces this with dsl_explore.registry.LOSS_KINDS at merge.
-LOSSES = ("mse", "mse+dsl", "mse+ph")
-"""The training objectives: plain MSE, MSE + lambda DSL, MSE + lambda PH-loss."""
+LOSSES = LOSS_KINDS
+"""The training objectives: plain MSE, MSE + lambda DSL, MSE + lambda PH-loss (the registry's
+:data:`~dsl_explore.registry.LOSS_KINDS`, under the name training has always used)."""
 
 DEVICES = ("auto", "cpu", "cuda")
 """Where a run trains; ``"auto"`` takes CUDA when available."""

@@ -23,13 +23,20 @@ from dsl_explore.plots.parts import Parts1D, Parts2D
 from dsl_explore.plots.recon import ReconParts, build_recon, recon_parts
 from dsl_explore.plots.traces import heatmaps_to_typed
 from dsl_explore.plots.update import index_traces, update_1d, update_2d
+from dsl_explore.training.metrics import METRICS, metric
 from dsl_explore.widgets._common import set_status, status_html
 from dsl_explore.widgets._run_controls import RunControls
 
 __all__ = ["EVAL_KEYS", "CurvesView", "ReconPanel", "ReconView", "StatusLine", "placeholder"]
 
-EVAL_KEYS = ("val_mse", "count_rate", "spurious", "lost", "changed", "betti_total")
-"""The evaluation columns of a run's history that get a curve."""
+EVAL_KEYS = tuple(
+    m.history_key for m in METRICS if m.kind == "eval" and m.history_key and not m.per_dim
+)
+"""The evaluation columns of a run's history that get a curve (from the metric registry;
+``betti_per_dim`` is drawn as one curve per dimension)."""
+
+STATUS_METRICS = ("count_rate", "betti_total")
+"""Evaluation metrics the status line names, with their registry label and format."""
 
 
 def _column(values: Sequence[Any]) -> np.ndarray:
@@ -186,10 +193,10 @@ class StatusLine:
         parts = [f"evaluation at step {snap.get('step')}"]
         if "total" in loss:
             parts.append(f"loss {loss['total']:.4g}")
-        if "count_rate" in m:
-            parts.append(f"count rate {m['count_rate']:.3g}")
-        if "betti_total" in m:
-            parts.append(f"Betti error {m['betti_total']:.3g}")
+        for key in STATUS_METRICS:
+            if key in m:
+                entry = metric(key)
+                parts.append(f"{entry.label} {m[key]:{entry.fmt}}")
         if "spurious" in m:
             parts.append(f"critical points/sample: {m['spurious']:.3g} spurious, "
                          f"{m['lost']:.3g} lost, {m['changed']:.3g} changed")
