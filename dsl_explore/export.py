@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
-from dsl_explore.io import atomic_write_bytes, atomic_write_text
+from dsl_explore.io import atomic_write_bytes, atomic_write_text, check_path
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -81,15 +81,6 @@ class BrowserNotFoundError(ExportError):
 
 # --------------------------------------------------------------------------------------------
 # argument checks
-
-
-def _check_path(path: object, name: str = "path") -> Path:
-    if isinstance(path, (str, os.PathLike)):
-        p = Path(os.fspath(path))
-        if str(p) in ("", "."):
-            raise ValueError(f"{name} must name a file, got {path!r}")
-        return p
-    raise TypeError(f"{name} must be a str or an os.PathLike, got {type(path).__name__}")
 
 
 def _check_positive_int(value: object, name: str) -> int | None:
@@ -477,7 +468,7 @@ def save_figure(
     >>> save_figure(fig, "demo.png", width=600, height=400, scale=2)  # doctest: +SKIP
     PosixPath('demo.png')
     """
-    target = _check_path(path)
+    target = check_path(path)
     fmt = _resolve_format(target, format, FIGURE_FORMATS)
     width = _check_positive_int(width, "width")
     height = _check_positive_int(height, "height")
@@ -544,7 +535,7 @@ def save_figures(
     """
     if not isinstance(figs, Mapping):
         raise TypeError(f"figs must be a Mapping of name -> figure, got {type(figs).__name__}")
-    out_dir = _check_path(directory, "directory")
+    out_dir = check_path(directory, "directory")
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"directory {str(out_dir)!r} exists and is not a directory")
     if isinstance(formats, str):
@@ -692,7 +683,7 @@ def save_scene(
     >>> save_scene(pl, "sphere.png", window_size=(400, 300))  # doctest: +SKIP
     PosixPath('sphere.png')
     """
-    target = _check_path(path)
+    target = check_path(path)
     fmt = _resolve_format(target, format, SCENE_FORMATS)
     size: tuple[int, int] | None = None
     if window_size is not None:

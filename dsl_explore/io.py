@@ -24,7 +24,14 @@ from typing import Any, Union
 
 import numpy as np
 
-__all__ = ["PathLike", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "jsonable"]
+__all__ = [
+    "PathLike",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_path",
+    "jsonable",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -45,7 +52,12 @@ def _current_umask() -> int:
     return mask
 
 
-def _check_path(path: object, name: str = "path") -> Path:
+def check_path(path: object, name: str = "path") -> Path:
+    """``path`` as a :class:`~pathlib.Path` naming a file (TypeError / ValueError naming ``name``).
+
+    >>> check_path("out/fig.png")
+    PosixPath('out/fig.png')
+    """
     if isinstance(path, (str, os.PathLike)):
         p = Path(os.fspath(path))
         if str(p) in ("", "."):
@@ -93,7 +105,7 @@ def atomic_write_bytes(path: PathLike, data: bytes | bytearray | memoryview) -> 
     ...     print(out.name, out.read_bytes(), sorted(p.name for p in out.parent.iterdir()))
     state.bin b'\\x00\\x01' ['state.bin']
     """
-    target = _check_path(path)
+    target = check_path(path)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, bytearray or memoryview, got {type(data).__name__}")
     if target.is_dir():
