@@ -717,6 +717,7 @@ def _check_npy_header(fh: Any, data_bytes: int, what: str) -> None:
 
 
 def _read_source(source: object, key: str | None) -> np.ndarray:
+    """The array ``source`` names; read from a file, it is a fresh array that may be reused."""
     if isinstance(source, (np.ndarray, torch.Tensor)):
         if key is not None:
             raise ValueError("key is only used when source is a path to an .npz file")
@@ -870,9 +871,9 @@ def load_array(
 
     Notes
     -----
-    Peak extra memory: the array as read plus its float32 result (2x a float32 file), plus
-    O(4 Mi) elements of temporaries; ``normalize=False`` on a contiguous float32 file: none
-    beyond the array read.
+    Peak extra memory: the array as read (a float32 file is then normalised in place: 1x the
+    file), plus the float32 result for other dtypes or array sources, plus O(4 Mi) elements of
+    temporaries.
 
     Examples
     --------
@@ -889,6 +890,7 @@ def load_array(
         raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, got {type(key).__name__}")
+    from_file = not isinstance(source, (np.ndarray, torch.Tensor))
     a = np.asarray(_read_source(source, key))
     if a.dtype.kind not in "biuf":
         raise TypeError(
@@ -905,17 +907,22 @@ def load_array(
             f"in (N, C, *spatial) = {tuple(a.shape)}"
         )
     if normalize:
-        return _finish_user(a)
+        return _finish_user(a, reuse=from_file)
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(a, dtype=np.float32)
     check_finite(out, "the data cast to float32 (values beyond the float32 range)")
     return out
 
 
-def _finish_user(a: np.ndarray) -> np.ndarray:
-    """``normalize(a.astype(float64))`` cast to float32, written slab by slab into the float32
-    result (bit-identical; no full-size float64 temporaries)."""
-    out = np.empty(a.shape, dtype=np.float32)
+def _finish_user(a: np.ndarray, *, reuse: bool = False) -> np.ndarray:
+    """``normalize(a.astype(float64))`` cast to float32, written slab by slab (bit-identical; no
+    full-size float64 temporaries). With ``reuse`` (``a`` was just read from a file, nobody
+    else holds it) a C-contiguous float32 ``a`` is normalised in place: each slab is read into
+    a float64 temporary before it is overwritten."""
+    if reuse and a.dtype == np.float32 and a.flags.c_contiguous and a.flags.writeable:
+        out = a
+    else:
+        out = np.empty(a.shape, dtype=np.float32)
     _normalize_into(a, out, per_sample=True)
     return out
 

@@ -84,12 +84,12 @@ def _surrogate(t, SURR: tl.constexpr):
     elif SURR == S_ERF:
         s = tl.math.erf(t)
         t2 = t * t
-        ds = 1.1283791670955126 * tl.exp(-tl.where(t2 > 100.0, 100.0, t2))
+        ds = tl.where(t2 >= 100.0, 0.0, 1.1283791670955126 * tl.exp(-t2))  # 0 where saturated
     else:  # S_SIGMOID (the static_assert above excludes every other id)
         tc = tl.where(t > 80.0, 80.0, tl.where(t < -80.0, -80.0, t))
         sg = 1.0 / (1.0 + tl.exp(-tc))
         s = 2.0 * sg - 1.0
-        ds = 2.0 * sg * (1.0 - sg)
+        ds = tl.where(tl.abs(t) > 80.0, 0.0, 2.0 * sg * (1.0 - sg))  # not the clamp's 4e-35
     return s, ds
 
 
