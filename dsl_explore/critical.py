@@ -511,6 +511,11 @@ def critical_points(
     .. [4] H. W. Kuhn, "Some combinatorial lemmas in topology", IBM J. Research and Development
        4(5):518-524, 1960.
 
+    Notes
+    -----
+    Peak extra memory: about 15 bytes per vertex for ``method="axis"``, about 55 for
+    ``"pl"`` (3D, measured), plus a copy of a uint16/32/64 or negatively strided input.
+
     Examples
     --------
     A plateau is resolved by simulation of simplicity: one minimum, one maximum.
@@ -580,6 +585,10 @@ def count_critical_points(
     ------
     TypeError, ValueError
         As :func:`critical_points`.
+
+    Notes
+    -----
+    Peak extra memory: that of :func:`critical_points` (labels are counted, not returned).
 
     Examples
     --------
@@ -697,6 +706,10 @@ def mismatched_critical_points(
     ValueError
         If shapes or devices differ, values are not finite, or ``dims`` / ``method`` /
         ``triangulation`` are invalid.
+
+    Notes
+    -----
+    Peak extra memory: twice that of :func:`critical_points` plus the returned masks.
 
     Examples
     --------

@@ -413,6 +413,6 @@ def test_huge_finite_k_in_the_triton_interpreter():
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 10, out.stdout + out.stderr
     for line in lines:
-        name, k, loss, grad = line.split()
+        _name, _k, loss, grad = line.split()
         assert 0.0 <= float(loss) <= 2.0, line
         assert float(grad) <= 1e-6, line

@@ -159,7 +159,10 @@ INL float dsurr_f(float t, float s, int S) {
     if (S == S_ARCTAN) return 0.63661977236758134f / (1.0f + t * t);
     /* t^2 >= 100: erf' < 4e-44, 0 in float32 (exp_f's clamp would leave 1.8e-38, which k
        times the loss factor can lift to a visible gradient where s has saturated) */
-    if (S == S_ERF) { float z = t * t; return z >= 100.0f ? 0.0f : 1.1283791670955126f * exp_f(-z); }
+    if (S == S_ERF) {
+        float z = t * t;
+        return z >= 100.0f ? 0.0f : 1.1283791670955126f * exp_f(-z);
+    }
     if (S == S_SIGMOID) return 0.5f * (1.0f - s * s); /* 2 sigma (1 - sigma), sigma = (1 + s)/2 */
     return NAN;
 }
