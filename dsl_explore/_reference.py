@@ -36,8 +36,9 @@ __all__ = [
     "mismatch",
 ]
 
-CHUNK_ELEMENTS = 1 << 25
-"""Inputs larger than this are counted slab by slab (about 32 Mi elements per slab)."""
+CHUNK_ELEMENTS = 1 << 23
+"""Inputs larger than this are counted slab by slab (about 8 Mi elements per slab: about
+120 MiB of temporaries, whatever the input size)."""
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -161,7 +162,11 @@ def mismatch(
     ...          torch.tensor([1, 1]))
     tensor([False,  True])
     """
-    return ((x1 > x0) ^ (y1 > y0)) | ((x1 < x0) ^ (y1 < y0))
+    up = x1 > x0
+    up ^= y1 > y0
+    down = x1 < x0
+    down ^= y1 < y0
+    return up.logical_or_(down)  # in place: at most 3 boolean temporaries alive at once
 
 
 def axis_mismatch(x: torch.Tensor, y: torch.Tensor, a: int) -> torch.Tensor:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from typing import Literal, cast
 
 import numpy as np
@@ -19,8 +20,13 @@ ArrayLike = np.ndarray | torch.Tensor
 """A numpy array or a torch tensor: the two kinds every function accepts and returns."""
 
 __all__ = [
+    "FINITE_CHECK_ELEMENTS",
     "ArrayLike",
+    "InsufficientMemoryError",
+    "as_ordered_tensor",
     "as_tensor",
+    "available_memory",
+    "check_allocation",
     "check_choice",
     "check_finite",
     "check_k",
@@ -31,8 +37,12 @@ __all__ = [
     "resolve_dims",
     "resolve_weights",
     "sample_shape",
+    "slab_indices",
     "to_numpy",
 ]
+
+FINITE_CHECK_ELEMENTS = 1 << 22
+""":func:`check_finite` looks at this many elements at a time (4 Mi: a 4 MiB boolean mask)."""
 
 
 def is_torch(a: object) -> bool:
@@ -113,14 +123,57 @@ def check_real(a: ArrayLike, name: str) -> None:
         raise TypeError(f"{name} must have a real (bool, integer or float) dtype, got {a.dtype}")
 
 
+def slab_indices(shape: Sequence[int], max_elements: int) -> Iterator[tuple[int | slice, ...]]:
+    """Indices that cut an array of ``shape`` into slabs of at most ``max_elements`` elements.
+
+    Each index is a tuple of leading ints and at most one trailing slice, so ``a[index]`` is a
+    view (numpy and torch alike); together the slabs cover the array once, in C order. An axis
+    whose rows are larger than ``max_elements`` is cut row by row, recursively.
+
+    Examples
+    --------
+    >>> list(slab_indices((4, 3), 6))
+    [(slice(0, 2, None),), (slice(2, 4, None),)]
+    >>> list(slab_indices((2, 5), 3))[:3]
+    [(0, slice(0, 3, None)), (0, slice(3, 5, None)), (1, slice(0, 3, None))]
+    """
+    limit = max(1, int(max_elements))
+    if len(shape) == 0 or math.prod(shape) <= limit:
+        yield ()
+        return
+    row = math.prod(shape[1:])
+    if row == 0:
+        return
+    if row > limit:
+        for i in range(shape[0]):
+            for rest in slab_indices(shape[1:], limit):
+                yield (i, *rest)
+        return
+    step = max(1, limit // row)
+    for start in range(0, shape[0], step):
+        yield (slice(start, min(start + step, shape[0])),)
+
+
 def check_finite(a: ArrayLike, name: str) -> None:
-    """Raise ValueError if a floating-point ``a`` holds NaN or infinity."""
+    """Raise ValueError if a floating-point ``a`` holds NaN or infinity.
+
+    The array is checked slab by slab (:data:`FINITE_CHECK_ELEMENTS` elements at a time), so
+    the extra memory is one slab's boolean mask, whatever the size of ``a``; on a GPU the
+    per-slab results stay on the device until one synchronisation at the end.
+    """
     if _dtype_kind(a) != "f":
         return
     if isinstance(a, torch.Tensor):
-        ok = bool(torch.isfinite(a).all())
+        t = a.detach()
+        flag = torch.ones((), dtype=torch.bool, device=t.device)
+        for index in slab_indices(tuple(t.shape), FINITE_CHECK_ELEMENTS):
+            flag &= torch.isfinite(t[index]).all()
+        ok = bool(flag)
     else:
-        ok = bool(np.isfinite(a).all())
+        ok = all(
+            bool(np.isfinite(a[index]).all())
+            for index in slab_indices(a.shape, FINITE_CHECK_ELEMENTS)
+        )
     if not ok:
         raise ValueError(f"{name} must be finite, but it holds NaN or infinity")
 
@@ -194,13 +247,45 @@ def check_float(
     return out
 
 
-def check_k(k: object, name: str = "k") -> float:
-    """Return ``k`` as a float after checking it is a finite number > 0."""
+_DTypeLike = torch.dtype | np.dtype
+
+
+def _compute_max(dtype: _DTypeLike) -> tuple[str, float]:
+    """Name and largest finite value of the dtype DSL is computed in for inputs of ``dtype``."""
+    if dtype in (torch.float64, np.dtype(np.float64)):
+        return "float64", float(np.finfo(np.float64).max)
+    return "float32", float(np.finfo(np.float32).max)
+
+
+def check_k(k: object, name: str = "k", *, dtype: _DTypeLike | None = None) -> float:
+    """Return ``k`` as a float after checking it is a finite number > 0.
+
+    With ``dtype`` (the inputs' dtype), ``k`` must also be finite in the dtype DSL is computed
+    in: float64 for float64 inputs, float32 for float16/bfloat16/float32 ones (a ``k`` that
+    rounds to infinity there would give ``inf * 0 = NaN``).
+
+    Examples
+    --------
+    >>> check_k(10)
+    10.0
+    >>> check_k(1e39, dtype=np.dtype(np.float32))
+    Traceback (most recent call last):
+    ...
+    ValueError: k must be at most 3.40282e+38 (the largest float32, the dtype DSL is computed in for float32 inputs), got 1e+39
+    """  # noqa: E501
     if isinstance(k, bool) or not isinstance(k, numbers.Real):
         raise TypeError(f"{name} must be a real number > 0, got {type(k).__name__}")
     value = float(k)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {k!r}")
+    if dtype is not None:
+        compute, largest = _compute_max(dtype)
+        if value > largest:
+            shown = str(dtype).removeprefix("torch.")
+            raise ValueError(
+                f"{name} must be at most {largest:.6g} (the largest {compute}, the dtype DSL is "
+                f"computed in for {shown} inputs), got {k!r}"
+            )
     return value
 
 
@@ -313,12 +398,135 @@ def sample_shape(shape: Sequence[int], dims: Sequence[int]) -> tuple[int, ...]:
 
 
 def as_tensor(a: ArrayLike) -> torch.Tensor:
-    """A torch view of ``a``: numpy arrays are wrapped without a copy, tensors pass through."""
+    """A torch view of ``a``: numpy arrays are wrapped without a copy, tensors pass through.
+
+    Three kinds of numpy array cannot be wrapped and are copied instead (extra memory: one copy
+    of that input): read-only arrays, non-native byte order, and views with negative strides
+    (``a[:, ::-1]``; torch has no negative strides). Every other array shares its memory.
+    """
     if isinstance(a, torch.Tensor):
         return a
-    if not a.flags.writeable or a.dtype.byteorder not in "=|":
-        a = np.array(a, dtype=a.dtype.newbyteorder("="))
+    if a.dtype.byteorder not in "=|":
+        a = np.array(a, dtype=a.dtype.newbyteorder("="), order="K")
+    elif not a.flags.writeable or any(s < 0 for s in a.strides):
+        a = a.copy(order="K")  # order K lays a reversed axis out forwards
     return torch.from_numpy(a)
+
+
+_TORCH_UINTS = tuple(
+    getattr(torch, name) for name in ("uint16", "uint32", "uint64") if hasattr(torch, name)
+)
+
+
+def as_ordered_tensor(a: ArrayLike) -> torch.Tensor:
+    """A torch tensor on ``a``'s device whose ``<``, ``>`` and ``==`` order is ``a``'s order.
+
+    torch has no comparison kernels for unsigned types wider than 8 bits, so those are mapped
+    order-preservingly: ``uint16`` to ``int32``, ``uint32`` to ``int64`` (widened), and
+    ``uint64`` to ``int64`` by flipping the top bit (``v ^ 2**63``, i.e. ``v - 2**63``: a
+    bijection, exact for values above ``2**63``). Every other dtype goes through
+    :func:`as_tensor` unchanged. Extra memory: a (widened) copy for those unsigned inputs,
+    nothing otherwise (see :func:`as_tensor`). Gradients are not tracked for the mapped ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = as_ordered_tensor(np.array([0, 2**63, 2**64 - 1], dtype=np.uint64))
+    >>> bool((t[:-1] < t[1:]).all())
+    True
+    """
+    if isinstance(a, np.ndarray) and a.dtype.kind == "u" and a.dtype.itemsize > 1:
+        if a.dtype.itemsize == 8:
+            a = (a ^ np.array(1 << 63, dtype=a.dtype)).view(np.int64)
+        else:
+            a = a.astype(np.int32 if a.dtype.itemsize == 2 else np.int64)
+    t = as_tensor(a)
+    if t.dtype in _TORCH_UINTS:
+        t = t.detach()
+        if t.dtype == torch.uint64:
+            t = t.view(torch.int64) ^ torch.iinfo(torch.int64).min
+        else:
+            t = t.to(torch.int32 if t.dtype == torch.uint16 else torch.int64)
+    return t
+
+
+class InsufficientMemoryError(ValueError, MemoryError):
+    """An allocation refused up front because it cannot fit in the available memory.
+
+    A ``ValueError`` (a bad size is a user error) and a ``MemoryError``.
+    """
+
+
+def _cgroup_memory_left() -> int | None:
+    """Bytes left under a cgroup v2 memory limit (containers), or None without one."""
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:
+            limit = fh.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current") as fh:
+            used = int(fh.read().strip())
+        return max(0, int(limit) - used)
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available for new allocations, or None when it cannot be told.
+
+    ``MemAvailable`` of ``/proc/meminfo`` (Linux), else ``os.sysconf`` (free physical pages),
+    capped by a cgroup v2 memory limit when one applies.
+    """
+    avail: int | None = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        avail = None
+    if avail is None:
+        try:
+            avail = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, OSError, ValueError):
+            avail = None
+    cgroup = _cgroup_memory_left()
+    if cgroup is not None:
+        avail = cgroup if avail is None else min(avail, cgroup)
+    return avail
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Raise :class:`InsufficientMemoryError` if ``nbytes`` cannot fit in the available memory.
+
+    ``what`` says what the memory is for (e.g. ``"loading 'x.npy' (shape (10, 64), float32)"``);
+    the message reads ``"<what> needs N GiB, but only M GiB of memory is available"``. When the
+    available memory cannot be told, nothing is checked.
+
+    Examples
+    --------
+    >>> check_allocation(1024, "a small buffer")
+    >>> check_allocation(2**70, "a huge buffer")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dsl_explore._validation.InsufficientMemoryError: a huge buffer needs 1073741824.0 TiB, ...
+    """
+    nbytes = int(nbytes)
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise InsufficientMemoryError(
+            f"{what} needs {_format_bytes(nbytes)}, but only {_format_bytes(avail)} of memory "
+            "is available"
+        )
 
 
 def to_numpy(a: ArrayLike) -> np.ndarray:

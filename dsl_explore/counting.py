@@ -24,6 +24,7 @@ import torch
 from dsl_explore._reference import CHUNK_ELEMENTS, axis_mismatch, count_per_axis
 from dsl_explore._validation import (
     ArrayLike,
+    as_ordered_tensor,
     as_tensor,
     check_choice,
     check_finite,
@@ -75,8 +76,8 @@ def sign_mismatch_count(
     Parameters
     ----------
     x, y : numpy.ndarray or torch.Tensor
-        Arrays of one kind, shape and device, with a real dtype (bool, integer or float); NaN and
-        infinity are rejected.
+        Arrays of one kind, shape and device, with a real dtype (bool, integer of any width and
+        signedness, or float); NaN and infinity are rejected. The two dtypes may differ.
     dims : int or sequence of int, optional, keyword-only
         The axes to difference along; ``None`` means the spatial axes of ``(N, C, *spatial)``
         (1-3 of them), as in :func:`~dsl_explore.loss.directional_sign_loss`.
@@ -98,6 +99,11 @@ def sign_mismatch_count(
         ``reduction="mean"``. Shape ``()`` for ``"sum"``/``"mean"``, ``x.shape`` without ``dims``
         for ``"none"``; plus ``(len(dims),)`` at the end when ``per_axis``.
 
+    Notes
+    -----
+    Peak extra memory: O(:data:`CHUNK_ELEMENTS`) booleans plus the result; plus one (widened)
+    copy of an input that is uint16/32/64, read-only, byte-swapped or negatively strided.
+
     Examples
     --------
     >>> import numpy as np
@@ -117,7 +123,7 @@ def sign_mismatch_count(
     check_choice(reduction, "reduction", COUNT_REDUCTIONS)
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
     w = resolve_weights(weights, len(dims_t))
-    xt, yt = as_tensor(x), as_tensor(y)
+    xt, yt = as_ordered_tensor(x), as_ordered_tensor(y)
     if xt.is_cuda and _triton_available():  # fused kernel: exact int64, no host round trip
         from dsl_explore.kernels import mismatch_count
 
@@ -185,6 +191,11 @@ def sign_mismatch_map(
     MismatchMap
         Arrays of the input's kind and device.
 
+    Notes
+    -----
+    Peak extra memory: the result (one bool per difference and axis, plus an int8 and a bool
+    per vertex) and one axis' comparison temporaries (about 3 booleans per element).
+
     Examples
     --------
     >>> import numpy as np
@@ -202,7 +213,7 @@ def sign_mismatch_map(
     check_finite(x, "x")
     check_finite(y, "y")
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
-    xt, yt = as_tensor(x), as_tensor(y)
+    xt, yt = as_ordered_tensor(x), as_ordered_tensor(y)
     incidence = torch.zeros(xt.shape, dtype=torch.int8, device=xt.device)
     maps = []
     for a in dims_t:

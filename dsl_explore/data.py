@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,12 +39,14 @@ from torch.utils.data import Dataset
 
 from dsl_explore._validation import (
     ArrayLike,
+    check_allocation,
     check_array,
     check_choice,
     check_finite,
     check_float,
     check_int,
     check_real,
+    slab_indices,
     to_numpy,
 )
 
@@ -51,6 +54,7 @@ __all__ = [
     "DATASET_KINDS",
     "LAYOUTS",
     "FieldDataset",
+    "MissingKeyError",
     "bumps_1d",
     "gaussian_blobs",
     "gaussian_random_field",
@@ -78,7 +82,8 @@ _TIP_WIDTH = 32
 _TIP_WEIGHT = 0.25
 # Knot values: maxima in [_HIGH, 1], minima in [0, _LOW]; consecutive knots differ by >= 0.2.
 _LOW, _HIGH = 0.4, 0.6
-# gaussian_random_field works on at most about this many values at a time.
+# gaussian_random_field works on at most about this many values at a time; normalize and
+# load_array too.
 _CHUNK_ELEMENTS = 1 << 22
 
 
@@ -148,6 +153,11 @@ def normalize(a: ArrayLike, *, per_sample: bool = True) -> ArrayLike:
         Floating dtypes are kept; bool and integer inputs become float32. Each normalised
         group has minimum exactly 0 and maximum exactly 1; a constant group becomes all 0.5.
 
+    Notes
+    -----
+    Peak extra memory: the output plus O(4 Mi) elements for numpy input (normalised slab by
+    slab); for a tensor, about 3x the input in the working dtype (autograd-friendly, one pass).
+
     Raises
     ------
     TypeError
@@ -191,13 +201,41 @@ def normalize(a: ArrayLike, *, per_sample: bool = True) -> ArrayLike:
         out = torch.where(span > 0, (half - lo) / safe, torch.full_like(half, 0.5))
         return out.to(out_dtype)
     out_dtype_np = a.dtype if a.dtype.kind == "f" else np.dtype(np.float32)
-    half_np = a.astype(np.float64) * 0.5
-    lo_np = half_np.min(axis=axes, keepdims=True)
-    hi_np = half_np.max(axis=axes, keepdims=True)
-    span_np = hi_np - lo_np
-    safe_np = np.where(span_np > 0, span_np, 1.0)
-    out_np = np.where(span_np > 0, (half_np - lo_np) / safe_np, 0.5)
-    return out_np.astype(out_dtype_np, copy=False)
+    out_np = np.empty(a.shape, dtype=out_dtype_np)
+    _normalize_into(a, out_np, per_sample=per_sample)
+    return out_np
+
+
+def _normalize_into(a: np.ndarray, out: np.ndarray, *, per_sample: bool) -> None:
+    """Write ``normalize(a)`` into ``out``, slab by slab (O(slab) temporaries).
+
+    Each element is computed with the same float64 expression as a whole-array version,
+    ``h = float64(v) * 0.5``, ``(h - lo) / (hi - lo)`` (or 0.5 for a constant group), with
+    ``lo``/``hi`` the group's min/max of ``h``, then cast to ``out.dtype``: the result is
+    bit-identical. ``min(h) == float64(min(a)) * 0.5`` because both maps are monotonic.
+    """
+    if per_sample:
+        axes = tuple(range(1, a.ndim))
+        lo = a.min(axis=axes).astype(np.float64) * 0.5
+        hi = a.max(axis=axes).astype(np.float64) * 0.5
+    else:
+        lo = np.array([np.float64(a.min()) * 0.5])
+        hi = np.array([np.float64(a.max()) * 0.5])
+    span = hi - lo
+    safe = np.where(span > 0, span, 1.0)
+    bshape = (-1,) + (1,) * (a.ndim - 1)
+    for index in slab_indices(a.shape, _CHUNK_ELEMENTS):
+        head = index[0] if index else slice(None)
+        gl: Any
+        gs: Any
+        gsafe: Any
+        if not per_sample or isinstance(head, int):  # one group: scalars
+            g = 0 if not per_sample else head
+            gl, gs, gsafe = lo[g], span[g], safe[g]
+        else:  # whole samples: (step, 1, ..., 1) to broadcast
+            gl, gs, gsafe = (v.reshape(bshape)[head] for v in (lo, span, safe))
+        half = a[index].astype(np.float64) * 0.5
+        out[index] = np.where(gs > 0, (half - gl) / gsafe, 0.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,7 +673,51 @@ def make_dataset(
 # --------------------------------------------------------------------------------------------
 
 
+class MissingKeyError(KeyError, ValueError):
+    """``key`` is not in the ``.npz`` file: a ``KeyError`` (as before) and a ``ValueError`` (a
+    user error), whose message prints without the quotes ``KeyError`` adds."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _format_shape(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    return f"shape {shape}, {dtype}"
+
+
+def _check_npy_header(fh: Any, data_bytes: int, what: str) -> None:
+    """Read an ``.npy`` header from ``fh`` and check it against the ``data_bytes`` that follow
+    it and against the available memory (without reading or allocating the data).
+
+    ``what`` names the array in messages (the path, or the key and path for ``.npz``).
+    """
+    fmt = np.lib.format
+    start = fh.tell()
+    try:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, _fortran, dtype = fmt.read_array_header_1_0(fh)
+        else:
+            shape, _fortran, dtype = fmt.read_array_header_2_0(fh)
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as err:
+        raise ValueError(f"{what} is not a valid .npy array (bad header: {err})") from None
+    header = fh.tell() - start
+    if dtype.hasobject:
+        return  # refused without pickle by np.load, with its own message
+    declared = math.prod(shape) * dtype.itemsize
+    actual = data_bytes - header
+    if declared != actual:
+        raise ValueError(
+            f"{what} is truncated or corrupt: its header declares {_format_shape(shape, dtype)} "
+            f"({declared} bytes of data), but {actual} bytes follow the header"
+        )
+    # load_array holds the array and its float32 result at once.
+    described = f"loading {what} ({_format_shape(shape, dtype)})"
+    check_allocation(declared + math.prod(shape) * 4, described)
+
+
 def _read_source(source: object, key: str | None) -> np.ndarray:
+    """The array ``source`` names; read from a file, it is a fresh array that may be reused."""
     if isinstance(source, (np.ndarray, torch.Tensor)):
         if key is not None:
             raise ValueError("key is only used when source is a path to an .npz file")
@@ -654,11 +736,21 @@ def _read_source(source: object, key: str | None) -> np.ndarray:
     if suffix == ".npy":
         if key is not None:
             raise ValueError("key is only used with .npz files, not .npy")
+        with open(path, "rb") as fh:
+            _check_npy_header(fh, os.path.getsize(path), repr(path))
         try:
             return np.load(path, allow_pickle=False)
         except ValueError as err:
             raise ValueError(f"cannot load {path!r} without pickle: {err}") from err
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
+        raise ValueError(
+            f"{path!r} is not a valid .npz file (a zip of .npy arrays): {err}"
+        ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path!r} is not a valid .npz file (a zip of .npy arrays)")
+    with archive:
         keys = list(archive.files)
         if key is None:
             if len(keys) != 1:
@@ -668,14 +760,25 @@ def _read_source(source: object, key: str | None) -> np.ndarray:
                 )
             key = keys[0]
         elif key not in keys:
-            raise KeyError(
+            raise MissingKeyError(
                 f"key {key!r} is not in {path!r}; its arrays are: "
                 + ", ".join(repr(k) for k in keys)
             )
+        what = f"{key!r} in {path!r}"
         try:
+            zf = archive.zip
+            assert zf is not None  # open until the with block ends
+            member = key if key in zf.namelist() else f"{key}.npy"
+            size = zf.getinfo(member).file_size
+            with zf.open(member) as fh:
+                _check_npy_header(fh, size, what)
             return archive[key]
+        except (zipfile.BadZipFile, EOFError, OSError) as err:
+            raise ValueError(f"cannot read {what}: the .npz file is corrupt ({err})") from None
         except ValueError as err:
-            raise ValueError(f"cannot load {key!r} from {path!r} without pickle: {err}") from err
+            if "pickle" in str(err):
+                raise ValueError(f"cannot load {what} without pickle: {err}") from err
+            raise
 
 
 def _apply_layout(a: np.ndarray, layout: str | None) -> np.ndarray:
@@ -756,11 +859,21 @@ def load_array(
         For an unsupported ``source`` or a non-real dtype (complex, string, object).
     ValueError
         For an empty array, NaN or infinity, values that overflow float32, a spatial axis with
-        fewer than 2 samples, a layout that does not fit, or a missing ``key``.
-    KeyError
-        If ``key`` is not in the ``.npz`` file.
+        fewer than 2 samples, a layout that does not fit, a file that is not a valid
+        ``.npy``/``.npz`` (bad header, truncated, corrupt zip: the message names the file, and
+        the declared shape and dtype against the actual size), or an array larger than the
+        available memory (:class:`~dsl_explore._validation.InsufficientMemoryError`, checked
+        from the header before anything is allocated).
+    MissingKeyError
+        If ``key`` is not in the ``.npz`` file; a ``KeyError`` and a ``ValueError`` both.
     FileNotFoundError
         If the path does not exist.
+
+    Notes
+    -----
+    Peak extra memory: the array as read (a float32 file is then normalised in place: 1x the
+    file), plus the float32 result for other dtypes or array sources, plus O(4 Mi) elements of
+    temporaries.
 
     Examples
     --------
@@ -777,6 +890,7 @@ def load_array(
         raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
     if key is not None and not isinstance(key, str):
         raise TypeError(f"key must be a str or None, got {type(key).__name__}")
+    from_file = not isinstance(source, (np.ndarray, torch.Tensor))
     a = np.asarray(_read_source(source, key))
     if a.dtype.kind not in "biuf":
         raise TypeError(
@@ -793,16 +907,24 @@ def load_array(
             f"in (N, C, *spatial) = {tuple(a.shape)}"
         )
     if normalize:
-        return _finish_user(a)
+        return _finish_user(a, reuse=from_file)
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(a, dtype=np.float32)
     check_finite(out, "the data cast to float32 (values beyond the float32 range)")
     return out
 
 
-def _finish_user(a: np.ndarray) -> np.ndarray:
-    out = normalize(a.astype(np.float64), per_sample=True)
-    return np.ascontiguousarray(out, dtype=np.float32)
+def _finish_user(a: np.ndarray, *, reuse: bool = False) -> np.ndarray:
+    """``normalize(a.astype(float64))`` cast to float32, written slab by slab (bit-identical; no
+    full-size float64 temporaries). With ``reuse`` (``a`` was just read from a file, nobody
+    else holds it) a C-contiguous float32 ``a`` is normalised in place: each slab is read into
+    a float64 temporary before it is overwritten."""
+    if reuse and a.dtype == np.float32 and a.flags.c_contiguous and a.flags.writeable:
+        out = a
+    else:
+        out = np.empty(a.shape, dtype=np.float32)
+    _normalize_into(a, out, per_sample=True)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

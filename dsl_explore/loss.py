@@ -95,7 +95,8 @@ def dsl_term(
     dim : int, keyword-only
         The axis ``a``.
     k : float, keyword-only
-        Sharpness, finite and > 0.
+        Sharpness, > 0 and finite in the compute dtype (float32 for float16/bfloat16/float32
+        inputs, float64 for float64).
     surrogate : str, keyword-only
         A name of :data:`SURROGATES`.
 
@@ -118,7 +119,7 @@ def dsl_term(
     tensor([0., 1., 0.])
     """
     fn = get_surrogate(surrogate).fn
-    return _dsl_term_ref(x, y, dim, k=check_k(k), surrogate=fn)
+    return _dsl_term_ref(x, y, dim, k=check_k(k, dtype=x.dtype), surrogate=fn)
 
 
 def _fused_available(x: torch.Tensor, surrogate: str) -> bool:
@@ -158,7 +159,10 @@ def directional_sign_loss(
         Target, same kind, shape and device as ``x``. It is a fixed target: no gradient flows to
         it unless it requires grad itself.
     k : float, keyword-only
-        Sharpness, finite and > 0. Read it against the data's scale (the kit normalises to [0, 1]).
+        Sharpness, > 0 and finite in the dtype DSL is computed in (float32 for float16, bfloat16
+        and float32 inputs, float64 for float64). Read it against the data's scale (the kit
+        normalises to [0, 1]). Huge ``k`` is fine: ``s`` saturates, so terms stay in [0, 1]
+        and the gradient goes to 0 (never NaN) where ``k * D_a x`` overflows.
     weights : sequence of float, optional, keyword-only
         One finite weight ``w_a >= 0`` per entry of ``dims``; default all 1.
     dims : int or sequence of int, optional, keyword-only
@@ -196,11 +200,16 @@ def directional_sign_loss(
     TypeError
         If ``x``/``y`` are not both numpy arrays or both tensors, or not real floating point.
     ValueError
-        On a shape or device mismatch, bad ``dims``, ``weights``, ``k``, ``surrogate`` or
-        ``reduction``.
+        On a shape or device mismatch, bad ``dims``, ``weights``, ``k`` (including a ``k``
+        that overflows the compute dtype), ``surrogate`` or ``reduction``.
 
     Notes
     -----
+    Peak extra memory, torch reference: about 2x the input in the compute dtype (the
+    differences and surrogate values of one axis; autograd keeps some for the backward pass);
+    fused kernels: the gradient (one input's size) and O(rows) partial sums. A numpy input
+    that is read-only, byte-swapped or negatively strided is copied once.
+
     The gradient with respect to :math:`d = D_a x[i]` is
     :math:`w_a \tfrac{k}{2} s'(k d)\, \mathrm{sign}(s(k d) - s(k D_a y[i]))` (scaled by the
     reduction), passed on as +1 to ``x[i + e_a]`` and -1 to ``x[i]``. It vanishes for large
@@ -220,7 +229,7 @@ def directional_sign_loss(
     check_pair(x, y)
     check_real_floating(x, "x")
     check_real_floating(y, "y")
-    k = check_k(k)
+    k = check_k(k, dtype=x.dtype)
     fn = get_surrogate(surrogate).fn
     check_choice(reduction, "reduction", REDUCTIONS)
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
@@ -282,6 +291,12 @@ class DirectionalSignLoss(nn.Module):
     >>> loss.backward()
     >>> x.grad.shape
     torch.Size([2, 1, 8, 8])
+
+    Raises
+    ------
+    ValueError
+        At construction for bad options; at call time for a ``k`` that overflows the compute
+        dtype of the inputs (e.g. ``k=1e39`` with float32 inputs).
     """
 
     def __init__(

@@ -80,6 +80,13 @@ def _sigmoid(t: torch.Tensor) -> torch.Tensor:
     return 2.0 * torch.sigmoid(t) - 1.0
 
 
+def _softsign(t: torch.Tensor) -> torch.Tensor:
+    # t = k * D x overflows to +-inf for huge k; inf / (1 + inf) is NaN, so clamp to the finite
+    # range first (s(+-max) = +-1 and s'(+-max) = 0, the limits). NaN stays NaN.
+    big = torch.finfo(t.dtype).max
+    return F.softsign(t.clamp(-big, big))
+
+
 def _table(*entries: Surrogate) -> Mapping[str, Surrogate]:
     names = [e.name for e in entries]
     ids = [e.id for e in entries]
@@ -90,7 +97,7 @@ def _table(*entries: Surrogate) -> Mapping[str, Surrogate]:
 
 SIGN_SURROGATES: Mapping[str, Surrogate] = _table(
     Surrogate("tanh", 0, torch.tanh, "tanh(t)"),
-    Surrogate("softsign", 1, F.softsign, "t / (1 + |t|)"),
+    Surrogate("softsign", 1, _softsign, "t / (1 + |t|)"),
     Surrogate("arctan", 2, _arctan, "(2/pi) atan(t)"),
     Surrogate("erf", 3, torch.erf, "erf(t)"),
     Surrogate("sigmoid", 4, _sigmoid, "2 sigma(t) - 1 = tanh(t/2)"),

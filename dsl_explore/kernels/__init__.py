@@ -168,7 +168,8 @@ def dsl_loss(
     Parameters
     ----------
     x, y, k, weights, dims, surrogate, reduction
-        As in :func:`~dsl_explore.loss.directional_sign_loss`.
+        As in :func:`~dsl_explore.loss.directional_sign_loss` (``k`` must be finite in the
+        compute dtype: float32 for float16/bfloat16/float32 inputs, float64 for float64).
     backend : {"auto", "triton", "cpu", "torch"}
         See the module docstring.
     fused_backward : bool
@@ -184,7 +185,7 @@ def dsl_loss(
     check_pair(x, y)
     check_real_floating(x, "x")
     check_real_floating(y, "y")
-    k = check_k(k)
+    k = check_k(k, dtype=x.dtype)
     fn = get_surrogate(surrogate).fn
     check_choice(reduction, "reduction", REDUCTIONS)
     check_choice(backend, "backend", BACKENDS)

@@ -44,6 +44,7 @@ def surrogate_defines() -> str:
 
 
 _TEMPLATE = r"""
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,8 +93,9 @@ INL float tanh_f(float t) {
        1 - q is rounded once and s stays within about half an ulp of the correctly rounded value
        (the gradient takes sign(s(k dx) - s(k dy)) of values a few ulps apart: this matters).
        Near 0 the error is absolute, about an ulp of 1 (6e-8), which is what the loss sees (it
-       subtracts two values of s). |t| >= 9 gives +-1 exactly, as float32 tanh does. */
-    float a = clampf(fabsf(t), 0.0f, 9.0f);
+       subtracts two values of s). |t| >= 9.1 gives +-1 exactly (so s' = 1 - s^2 = 0 there, the
+       float32 limit; a clamp at 9 left s' = 1.2e-7 for every larger |t|). */
+    float a = clampf(fabsf(t), 0.0f, 10.0f);
     float e = exp_core(-2.0f * a);
     float s = 1.0f - 2.0f * e / (1.0f + e);
     return t < 0.0f ? -s : s;
@@ -143,7 +145,7 @@ INL float erf_f(float t) {
 /* s(t) for surrogate S (a compile-time constant after inlining) */
 INL float surr_f(float t, int S) {
     if (S == S_TANH) return tanh_f(t);
-    if (S == S_SOFTSIGN) return t / (1.0f + fabsf(t));
+    if (S == S_SOFTSIGN) return fabsf(t) > FLT_MAX ? copysignf(1.0f, t) : t / (1.0f + fabsf(t));
     if (S == S_ARCTAN) return atan_f(t) * 0.63661977236758134f;
     if (S == S_ERF) return erf_f(t);
     if (S == S_SIGMOID) return tanh_f(0.5f * t); /* 2 sigma(t) - 1 = tanh(t / 2) */
@@ -155,7 +157,12 @@ INL float dsurr_f(float t, float s, int S) {
     if (S == S_TANH) return 1.0f - s * s;
     if (S == S_SOFTSIGN) { float den = 1.0f + fabsf(t); return 1.0f / (den * den); }
     if (S == S_ARCTAN) return 0.63661977236758134f / (1.0f + t * t);
-    if (S == S_ERF) return 1.1283791670955126f * exp_f(-clampf(t * t, 0.0f, 100.0f));
+    /* t^2 >= 100: erf' < 4e-44, 0 in float32 (exp_f's clamp would leave 1.8e-38, which k
+       times the loss factor can lift to a visible gradient where s has saturated) */
+    if (S == S_ERF) {
+        float z = t * t;
+        return z >= 100.0f ? 0.0f : 1.1283791670955126f * exp_f(-z);
+    }
     if (S == S_SIGMOID) return 0.5f * (1.0f - s * s); /* 2 sigma (1 - sigma), sigma = (1 + s)/2 */
     return NAN;
 }
@@ -164,7 +171,7 @@ INL float dsurr_f(float t, float s, int S) {
 
 INL double surr_d(double t, int S) {
     if (S == S_TANH) return tanh(t);
-    if (S == S_SOFTSIGN) return t / (1.0 + fabs(t));
+    if (S == S_SOFTSIGN) return fabs(t) > DBL_MAX ? copysign(1.0, t) : t / (1.0 + fabs(t));
     if (S == S_ARCTAN) return atan(t) * 0.63661977236758134;
     if (S == S_ERF) return erf(t);
     if (S == S_SIGMOID) return 2.0 / (1.0 + exp(-t)) - 1.0;

@@ -40,7 +40,7 @@ def _tanh(t):
     """``sign(t) (1 - 2e / (1 + e))`` with ``e = exp(-2|t|)``: within half an ulp or so where tanh
     saturates (the sign of ``s(k dx) - s(k dy)`` needs that), absolute error ~6e-8 near 0."""
     a = tl.abs(t)
-    ac = tl.where(a > 9.0, 9.0, a)  # keeps NaN
+    ac = tl.where(a > 10.0, 10.0, a)  # keeps NaN; |t| >= 9.1 gives +-1 exactly, so s' = 0
     e = tl.exp(-2.0 * ac)
     q = 1.0 - 2.0 * e / (1.0 + e)
     return tl.where(t < 0.0, -q, q)
@@ -76,7 +76,7 @@ def _surrogate(t, SURR: tl.constexpr):
         ds = 1.0 - s * s
     elif SURR == S_SOFTSIGN:
         den = 1.0 + tl.abs(t)
-        s = t / den
+        s = tl.where(tl.abs(t) > 3.4028234663852886e38, tl.where(t < 0.0, -1.0, 1.0), t / den)
         ds = 1.0 / (den * den)
     elif SURR == S_ARCTAN:
         s = _atan(t) * 0.6366197723675814
@@ -84,12 +84,12 @@ def _surrogate(t, SURR: tl.constexpr):
     elif SURR == S_ERF:
         s = tl.math.erf(t)
         t2 = t * t
-        ds = 1.1283791670955126 * tl.exp(-tl.where(t2 > 100.0, 100.0, t2))
+        ds = tl.where(t2 >= 100.0, 0.0, 1.1283791670955126 * tl.exp(-t2))  # 0 where saturated
     else:  # S_SIGMOID (the static_assert above excludes every other id)
         tc = tl.where(t > 80.0, 80.0, tl.where(t < -80.0, -80.0, t))
         sg = 1.0 / (1.0 + tl.exp(-tc))
         s = 2.0 * sg - 1.0
-        ds = 2.0 * sg * (1.0 - sg)
+        ds = tl.where(tl.abs(t) > 80.0, 0.0, 2.0 * sg * (1.0 - sg))  # not the clamp's 4e-35
     return s, ds
 
 
