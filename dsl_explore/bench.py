@@ -238,6 +238,7 @@ def _bench_case(name, shape, device, repeats, bw, with_compile, with_critical, s
     # correctness of what was timed
     x.grad = None
     ref(x, y).backward()
+    assert x.grad is not None
     g_ref, l_ref = x.grad.clone(), ref(xd, y)
     x.grad = None
     l_ours = ours1(x, y)

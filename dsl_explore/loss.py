@@ -27,7 +27,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -130,6 +130,34 @@ def _fused_available(x: torch.Tensor, surrogate: str) -> bool:
     from dsl_explore.kernels import FUSED_SURROGATES, triton_available
 
     return surrogate in FUSED_SURROGATES and triton_available()
+
+
+@overload
+def directional_sign_loss(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    k: float = ...,
+    weights: Sequence[float] | None = ...,
+    dims: int | Sequence[int] | None = ...,
+    surrogate: str = ...,
+    reduction: str = ...,
+    backend: str = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def directional_sign_loss(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    k: float = ...,
+    weights: Sequence[float] | None = ...,
+    dims: int | Sequence[int] | None = ...,
+    surrogate: str = ...,
+    reduction: str = ...,
+    backend: str = ...,
+) -> np.ndarray: ...
 
 
 def directional_sign_loss(
@@ -244,16 +272,13 @@ def directional_sign_loss(
     if use_kernels:
         from dsl_explore import kernels
 
-        return kernels.dsl_loss(
-            x,
-            y,
-            k=k,
-            weights=w,
-            dims=dims_t,
-            surrogate=surrogate,
-            reduction=reduction,
-            backend="triton" if backend == "auto" else backend,
-        )
+        opts: dict[str, Any] = {
+            "k": k, "weights": w, "dims": dims_t, "surrogate": surrogate,
+            "reduction": reduction, "backend": "triton" if backend == "auto" else backend,
+        }
+        if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+            return kernels.dsl_loss(x, y, **opts)
+        return kernels.dsl_loss(np.asarray(x), np.asarray(y), **opts)  # check_pair: same kind
     if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
         return dsl_torch(x, y, k=k, weights=w, dims=dims_t, surrogate=fn, reduction=reduction)
     out = dsl_torch(
@@ -330,7 +355,7 @@ class DirectionalSignLoss(nn.Module):
             reduction=self.reduction,
             backend=self.backend,
         )
-        return cast(torch.Tensor, out)
+        return out
 
     def extra_repr(self) -> str:
         return (

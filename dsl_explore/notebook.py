@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 import os
 import tempfile
 from collections.abc import Sequence
@@ -193,7 +194,8 @@ def degrade(
     y = np.asarray(to_numpy(target), dtype=np.float64)
     if y.ndim not in (1, 2, 3):
         raise ValueError(f"target must be a 1-3D field, got shape {y.shape}")
-    sig = [float(blur)] * y.ndim if np.isscalar(blur) else [float(b) for b in blur]  # type: ignore[union-attr]
+    blurs = [blur] * y.ndim if isinstance(blur, numbers.Real) else list(blur)
+    sig = [float(b) for b in blurs]
     if len(sig) != y.ndim or any(not math.isfinite(s) or s < 0 for s in sig):
         raise ValueError(f"blur must be >= 0, one value or one per axis ({y.ndim}), got {blur!r}")
     if not (math.isfinite(noise) and noise >= 0):

@@ -54,6 +54,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import overload
 
 import numpy as np
 import torch
@@ -145,6 +146,36 @@ def _impl(name: str, x: torch.Tensor, op: str):
     return None
 
 
+@overload
+def dsl_loss(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    k: float = ...,
+    weights: Sequence[float] | None = ...,
+    dims: int | Sequence[int] | None = ...,
+    surrogate: str = ...,
+    reduction: str = ...,
+    backend: str = ...,
+    fused_backward: bool = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def dsl_loss(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    k: float = ...,
+    weights: Sequence[float] | None = ...,
+    dims: int | Sequence[int] | None = ...,
+    surrogate: str = ...,
+    reduction: str = ...,
+    backend: str = ...,
+    fused_backward: bool = ...,
+) -> np.ndarray: ...
+
+
 def dsl_loss(
     x: ArrayLike,
     y: ArrayLike,
@@ -221,6 +252,26 @@ def dsl_loss(
                           want_grad=False, dtype=x.dtype)
         return out
     return DSLFunction.apply(x, y, spec, impl, bool(fused_backward), need_gx, need_gy)
+
+
+@overload
+def mismatch_count(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    dims: int | Sequence[int] | None = ...,
+    backend: str = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def mismatch_count(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    dims: int | Sequence[int] | None = ...,
+    backend: str = ...,
+) -> np.ndarray: ...
 
 
 def mismatch_count(

@@ -21,7 +21,7 @@ of :func:`~dsl_explore.training.metrics.step_columns`: ``(mse, total)`` or
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +37,7 @@ __all__ = ["AUX_TERMS", "SingleProcessStepper", "Stepper", "build_training_model
 
 
 def _dsl_term(out: torch.Tensor, x: torch.Tensor, cfg: TrainingConfig) -> torch.Tensor:
-    loss = directional_sign_loss(out, x, k=cfg.k, weights=cfg.weights, surrogate=cfg.surrogate)
-    return cast(torch.Tensor, loss)
+    return directional_sign_loss(out, x, k=cfg.k, weights=cfg.weights, surrogate=cfg.surrogate)
 
 
 def _ph_term(out: torch.Tensor, x: torch.Tensor, cfg: TrainingConfig) -> torch.Tensor:
