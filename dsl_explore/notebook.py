@@ -194,7 +194,7 @@ def degrade(
     y = np.asarray(to_numpy(target), dtype=np.float64)
     if y.ndim not in (1, 2, 3):
         raise ValueError(f"target must be a 1-3D field, got shape {y.shape}")
-    blurs = [blur] * y.ndim if isinstance(blur, numbers.Real) else list(blur)
+    blurs = [blur] * y.ndim if isinstance(blur, (float, numbers.Real)) else list(blur)
     sig = [float(b) for b in blurs]
     if len(sig) != y.ndim or any(not math.isfinite(s) or s < 0 for s in sig):
         raise ValueError(f"blur must be >= 0, one value or one per axis ({y.ndim}), got {blur!r}")
