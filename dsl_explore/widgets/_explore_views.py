@@ -67,7 +67,9 @@ def figure_title(controls: ExploreControls, model: ExploreModel) -> str:
     where = "on this slice" if plane is not None else "critical points"
     return (
         f"{head} · DSL = {model.loss_sum:.4g} (sum, k={controls.k:.3g}, {controls.surrogate}{w})"
-        f" · exact count = {model.count_weighted:.6g} · {where}: {g['spurious']} spurious, "
+        f" · exact count = {model.cur.count}"
+        + ("" if not w else f" (weighted {model.count_weighted:.4g})")
+        + f" · {where}: {g['spurious']} spurious, "
         f"{g['lost']} lost, {g['changed']} changed"
     )
 
