@@ -68,6 +68,7 @@ class CurvesView:
         self.fig = go.FigureWidget(ref)
         self.keys = [tr.meta["key"] for tr in self.fig.data]
         self.n_events = 0
+        self._span = 0.0
 
     def _template(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """A one-point history holding every key, so plot_history creates every trace."""
@@ -98,8 +99,13 @@ class CurvesView:
                 x, y = self._series(key, hist)
                 n = min(len(x), len(y))
                 tr.x, tr.y = x[:n], y[:n]
-            if len(events) != self.n_events:  # event lines: shapes + labels from plot_history
-                ref = plot_history(self._template(events), title=self.title)
+            steps = hist.get("steps", {}).get("step", [])
+            span = float(steps[-1]) if len(steps) else 0.0
+            if len(events) != self.n_events or (events and span > 1.5 * self._span):
+                # event lines: shapes + labels from plot_history (labels of events close on
+                # the current step axis merged)
+                ref = plot_history(self._template(events), title=self.title, x_span=span)
+                self._span = span
                 fig.layout.shapes = ref.layout.shapes
                 fig.layout.annotations = ref.layout.annotations
                 self.n_events = len(events)
