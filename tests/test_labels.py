@@ -70,6 +70,9 @@ def test_log_axes_label_one_tick_per_decade():
     h = {"steps": {"step": list(range(1, 101)), "mse": list(np.logspace(0, -3, 100))}}
     fig = plot_history(h)
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.dtick == 1
+    # one decade or less (the live dashboard's loss): 1-2-5 labels, not every digit
+    h = {"steps": {"step": list(range(1, 101)), "mse": list(np.linspace(0.9, 0.1, 100))}}
+    assert plot_history(h).layout.yaxis.dtick == "D2"
 
 
 def test_close_events_share_one_label_in_the_history():

@@ -370,11 +370,12 @@ def _group_text(labels: Sequence[str]) -> str:
 
 def _log_ticks(lo: float, hi: float) -> dict[str, Any]:
     """Tick settings for a log axis over ``[lo, hi]`` (data units): one label per decade when
-    the range spans two decades or more (plotly's 2-and-5 labels crowd then), else plotly's."""
+    the range spans two decades or more, else labels at 1, 2 and 5 only (plotly's default labels
+    every digit of a short range: 2 3 4 5 6 7 8 9 crowd)."""
     if lo > 0 and hi > 0 and math.log10(hi / lo) >= 2:
         return {"dtick": 1, "exponentformat": "power", "minor": {"ticks": "inside",
                                                                   "dtick": "D1"}}
-    return {"exponentformat": "power"}
+    return {"dtick": "D2", "exponentformat": "power"}
 
 
 def plot_history(
