@@ -1,7 +1,8 @@
 # dsl_explore developer tasks (GNU make).
 #
 #   make test        install (if needed), lint, run the test suite (quick sizes)
-#   make lab         start JupyterLab on 127.0.0.1 with a token
+#   make lab         start JupyterLab on 127.0.0.1 with a token (a browser for PNG export
+#                    is ensured first, as for make test; DSL_EXPLORE_QUICK=1 make lab: small sizes)
 #   make help        list the targets
 #
 # Every variable below can be overridden: `make test PYTEST_ARGS="-k loss"`,
@@ -67,6 +68,7 @@ lint: $(STAMP) ## ruff, the import-linter contracts (layers, private names) and 
 	"$(BIN)/mypy"
 
 lab: $(STAMP) ## JupyterLab on http://127.0.0.1:$(PORT) with a token (never 0.0.0.0)
+	scripts/ensure-browser
 	PORT="$(PORT)" TOKEN="$(TOKEN)" VENV="$(VENV)" scripts/lab
 
 lock: $(STAMP) ## rewrite constraints.txt from the venv (after a dependency change)

@@ -3,8 +3,9 @@
 - :func:`save_figure` writes one plotly figure as PNG, SVG or PDF (rendered by kaleido 1.x in a
   headless Chrome/Chromium) or as a self-contained HTML page (no browser needed).
 - :func:`save_figures` writes a batch, reusing one browser through :func:`export_session`.
-- :func:`save_scene` writes a pyvista plotter as PNG (or HTML where ``trame-pyvista`` is
-  installed).
+- :func:`save_scene` writes a pyvista plotter as PNG or as a self-contained HTML page (vtk.js
+  and the scene inline, rotatable offline; needs ``trame-pyvista``, part of the ``ui`` extra).
+  :func:`save_figure` passes a plotter on to it.
 - :func:`atomic_write_bytes` / :func:`atomic_write_text` (from :mod:`dsl_explore.io`) are the
   writers underneath: the data
   goes to a temporary file in the target's directory, is flushed and fsynced, then renamed onto
@@ -127,6 +128,13 @@ def _resolve_format(path: Path, format: object, allowed: Sequence[str]) -> str:
             f"name the file '*.{fmt}' or leave format=None to infer it"
         )
     return fmt
+
+
+def _is_scene(obj: object) -> bool:
+    """True for a pyvista plotter (checked by its module, so pyvista is not imported)."""
+    return type(obj).__module__.split(".")[0] == "pyvista" and callable(
+        getattr(obj, "screenshot", None)
+    )
 
 
 def _check_figure(fig: object) -> None:
@@ -410,8 +418,9 @@ def save_figure(
 
     Parameters
     ----------
-    fig : plotly.graph_objects.Figure or plotly.graph_objects.FigureWidget
-        The figure.
+    fig : plotly.graph_objects.Figure or plotly.graph_objects.FigureWidget or pyvista.Plotter
+        The figure. A pyvista plotter is passed on to :func:`save_scene` (PNG or HTML only;
+        ``width`` and ``height`` together set its window size).
     path : str or os.PathLike
         The target file. Its suffix must be ``.png``, ``.svg``, ``.pdf`` or ``.html``
         (``.htm``), matching ``format`` when that is given.
@@ -468,6 +477,9 @@ def save_figure(
     >>> save_figure(fig, "demo.png", width=600, height=400, scale=2)  # doctest: +SKIP
     PosixPath('demo.png')
     """
+    if _is_scene(fig):
+        size = None if width is None or height is None else (width, height)
+        return save_scene(fig, path, format=format, window_size=size)
     target = check_path(path)
     fmt = _resolve_format(target, format, FIGURE_FORMATS)
     width = _check_positive_int(width, "width")

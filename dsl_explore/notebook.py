@@ -416,15 +416,43 @@ def plot_reproduce(result: dict, *, metric: str = "betti_total"):
     return fig
 
 
-def cost_comparison(sides: Sequence[int], *, seed: int = 0) -> list[dict[str, float]]:
+def _median_seconds(fn: Any, *, min_runs: int = 5, budget_s: float = 0.2,
+                    max_runs: int = 50) -> float:
+    """Median wall time of ``fn()`` after one untimed warm-up call: at least ``min_runs``
+    runs, more while the total stays under ``budget_s`` (at most ``max_runs``).
+
+    Examples
+    --------
+    >>> _median_seconds(lambda: sum(range(1000))) < 0.1
+    True
+    """
+    import time
+
+    fn()  # warm-up: first-call costs are not per-call costs
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_runs or (time.perf_counter() - start < budget_s
+                                    and len(times) < max_runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def cost_comparison(sides: Sequence[int], *, seed: int = 0,
+                    threads: int | None = 1) -> list[dict[str, float]]:
     """Seconds for DSL fwd+bwd (torch and fused C path) vs gudhi persistent homology, per size.
 
     For each ``side``, one random ``side^3`` volume (``(1, 1, side, side, side)`` float32):
     DSL forward+backward with the torch reference and with ``backend="cpu"``, and
-    ``gudhi.CubicalComplex(vertices=...).compute_persistence()``; best of 3 for DSL, one run
-    for gudhi.
+    ``gudhi.CubicalComplex(vertices=...).compute_persistence()``. Each is timed by
+    :func:`_median_seconds`: one untimed warm-up call (first-call set-up, thread-pool start and
+    page faults are not the cost of a call), then the median of at least 5 timed calls and of
+    as many as fit in about 0.2 s, so small sizes are not at the timer's resolution.
+    ``threads`` torch threads during the timing (default 1, like gudhi; on a shared machine
+    OpenMP's fork-join otherwise waits milliseconds for descheduled threads, and the table
+    jumps from size to size); None keeps torch's setting.
     """
-    import time
 
     import gudhi
     import torch
@@ -433,22 +461,34 @@ def cost_comparison(sides: Sequence[int], *, seed: int = 0) -> list[dict[str, fl
 
     rng = np.random.default_rng(seed)
     rows = []
-    for side in sides:
-        a = rng.random((side, side, side)).astype(np.float32)
-        x = torch.from_numpy(a)[None, None]
-        y = torch.from_numpy(rng.random((side, side, side)).astype(np.float32))[None, None]
-        row: dict[str, float] = {"side": side}
-        for backend in ("torch", "cpu"):
-            best = float("inf")
-            for _ in range(3):
-                xg = x.clone().requires_grad_(True)
-                t0 = time.perf_counter()
-                directional_sign_loss(xg, y, backend=backend).backward()
-                best = min(best, time.perf_counter() - t0)
-            row[f"dsl_{backend}_s"] = best
-        t0 = time.perf_counter()
-        gudhi.CubicalComplex(vertices=a.astype(np.float64)).compute_persistence()
-        row["gudhi_s"] = time.perf_counter() - t0
-        row["ph_over_fused_dsl"] = row["gudhi_s"] / row["dsl_cpu_s"]
-        rows.append(row)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for side in sides:
+            rows.append(_cost_row(side, rng, gudhi, directional_sign_loss))
+    finally:
+        torch.set_num_threads(old_threads)
     return rows
+
+
+def _cost_row(side: int, rng: np.random.Generator, gudhi: Any,
+              directional_sign_loss: Any) -> dict[str, float]:
+    """One row of :func:`cost_comparison`."""
+    import torch
+
+    a = rng.random((side, side, side)).astype(np.float32)
+    x = torch.from_numpy(a)[None, None]
+    y = torch.from_numpy(rng.random((side, side, side)).astype(np.float32))[None, None]
+    row: dict[str, float] = {"side": side}
+    for backend in ("torch", "cpu"):
+        def dsl(backend: str = backend) -> None:
+            directional_sign_loss(x.clone().requires_grad_(True), y,
+                                  backend=backend).backward()
+
+        row[f"dsl_{backend}_s"] = _median_seconds(dsl)
+    a64 = a.astype(np.float64)
+    row["gudhi_s"] = _median_seconds(
+        lambda: gudhi.CubicalComplex(vertices=a64).compute_persistence(), min_runs=3)
+    row["ph_over_fused_dsl"] = row["gudhi_s"] / row["dsl_cpu_s"]
+    return row

@@ -37,6 +37,8 @@ def test_train_writes_the_run_directory(tmp_path, capsys):
     for name in ("history.json", "history.csv", "metrics.json"):
         assert (run_dir / name).is_file()
     assert json.loads((run_dir / "metrics.json").read_text())["step"] == 4
+    # the file is written as the run ends: it says how it ended, not "running"
+    assert json.loads((run_dir / "metrics.json").read_text())["state"] == "finished"
     assert load_checkpoint(run_dir)["step"] == 4
     # resume in place for more steps
     rc = cli.main(["train", "--run-dir", str(run_dir), "--resume", str(run_dir), "--steps", "6",

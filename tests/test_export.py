@@ -497,6 +497,25 @@ def test_png_encoders_agree(sphere_plotter):
             np.testing.assert_array_equal(np.asarray(im), image)
 
 
+def test_save_figure_writes_a_pyvista_scene_as_offline_html(tmp_path, sphere_plotter):
+    """`save_figure(plotter, "x.html")` (trame-pyvista is in the ui extra): one page holding
+    vtk.js and the scene, loading nothing from the network."""
+    import re
+
+    pytest.importorskip("trame_pyvista")
+    out = save_figure(sphere_plotter, tmp_path / "scene.html")
+    page = out.read_text(encoding="utf-8")
+    assert "<html" in page.lower() and len(page) > 100_000, "no inline vtk.js scene"
+    loads = r"""<(?:script|link|img|iframe)\b[^>]*(?:src|href)\s*=\s*["']?(?:https?:)?//"""
+    remote = re.findall(loads, page, flags=re.IGNORECASE)
+    assert not remote, f"the scene page loads from the network: {remote[:3]}"
+    png = save_figure(sphere_plotter, tmp_path / "scene.png", width=120, height=90)
+    assert png_size(png.read_bytes()) == (120, 90)
+    with pytest.raises(ValueError, match="format"):
+        save_figure(sphere_plotter, tmp_path / "scene.pdf")
+    assert listing(tmp_path) == ["scene.html", "scene.png"]
+
+
 def test_save_scene_html_and_bad_arguments(tmp_path, sphere_plotter):
     try:
         import trame_pyvista  # noqa: F401

@@ -141,6 +141,13 @@ def test_notebook_executes_in_quick_mode(path: Path, tmp_path: Path, kernel_spec
     assert all(c.get("execution_count") for c in code), "some code cells did not run"
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
+    # nor as a warning: no cell printed to stderr (VTK's X-server warning, a deprecation, ...)
+    stderr = [
+        (i, "".join(o.get("text", ""))[:300])
+        for i, c in enumerate(nb.cells) if c.cell_type == "code"
+        for o in c.outputs if o.output_type == "stream" and o.get("name") == "stderr"
+    ]
+    assert not stderr, f"{path.name}: stderr output in cells (index, text): {stderr}"
     # the export at the end wrote files
     exported = list((tmp_path / "figures").rglob("*.*"))
     assert exported, f"{path.name} exported no figures"

@@ -426,3 +426,27 @@ def test_make_installs_the_lock_by_default_and_unpinned_on_request():
     assert pinned_lines, pinned.stdout + pinned.stderr
     assert all('-c "constraints.txt"' in ln for ln in pinned_lines), pinned_lines
     assert unpinned_lines and all("-c" not in ln.split("-e", 1)[1] for ln in unpinned_lines)
+
+
+def test_make_lab_ensures_a_browser_for_export_like_make_test():
+    """PNG/SVG/PDF export from the lab's widgets needs Chromium: `make lab` runs
+    scripts/ensure-browser before starting the server, as `make test` does."""
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("lab", "test"):
+        recipe = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+        assert recipe, target
+        lines = recipe.group(1).splitlines()
+        assert any("scripts/ensure-browser" in line for line in lines), target
+    lab = re.search(r"^lab:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+    assert lab.index("scripts/ensure-browser") < lab.index("scripts/lab")
+
+
+def test_make_lab_passes_the_quick_switch_to_the_kernels(tmp_path):
+    """`DSL_EXPLORE_QUICK=1 make lab` (README): the variable reaches scripts/lab's server,
+    whose kernels inherit it; make passes the environment on and scripts/lab keeps it."""
+    proc = subprocess.run(
+        ["make", "-n", "lab", "VENV=" + str(tmp_path / "venv")], cwd=ROOT, capture_output=True,
+        text=True, timeout=60, env={**os.environ, "DSL_EXPLORE_QUICK": "1"}, check=False,
+    )
+    assert "scripts/ensure-browser" in proc.stdout and "scripts/lab" in proc.stdout, proc.stdout
+    assert "env -i" not in (ROOT / "scripts" / "lab").read_text()  # the environment is kept

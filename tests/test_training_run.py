@@ -54,6 +54,7 @@ def test_pause_resume_stop_from_another_thread(tmp_path):
     assert hist["steps"]["step"][-1] == run.step
     assert (tmp_path / "run" / "config.toml").is_file()
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["step"] == run.step
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["state"] == "stopped"
 
 
 def test_live_lambda_change_shows_in_history():

@@ -299,3 +299,84 @@ def test_bench_dashboard_overhead_smoke():
         bench_dashboard_overhead(steps=0)
     with pytest.raises(ValueError, match="unknown"):
         bench_ui(cases=("dashbord",))
+
+
+# ------------------------------------------------------------------ issue 11: rough edges
+
+
+def test_stop_message_settles_to_stopped(dashboards):
+    """After Stop, "stopping after the current step" gives way to "stopped at step N" once the
+    run has stopped (it used to stay beside the state "stopped")."""
+    run = TrainingRun(_cfg(steps=100_000, eval_every=10))
+    dash = _dash(dashboards, run, refresh_hz=20)
+    dash.buttons["start"].click()
+    _wait(lambda: run.step >= 2, what="training steps")
+    dash.buttons["stop"].click()
+    _wait(lambda: not run.is_alive(), what="stop")
+    st = dash.refresh()
+    assert st["run_state"] == "stopped"
+    assert "stopping" not in _plain(dash.message.value), dash.message.value
+    assert f"stopped at step {run.step}" in _plain(dash.message.value), dash.message.value
+
+
+def test_status_line_shows_elapsed_time_and_eta(dashboards):
+    from dsl_explore.widgets._dashboard_views import StatusLine, clock
+
+    assert clock(59.6) == "1:00" and clock(3600) == "1:00:00"
+    run = TrainingRun(_cfg(steps=100_000, eval_every=10))
+    dash = _dash(dashboards, run, refresh_hz=20)
+    run.start()
+    _wait(lambda: run.step >= 3, what="training steps")
+    _wait(lambda: "ETA" in dash.refresh()["status"], what="an ETA in the status line")
+    status = dash.state()["status"]
+    assert re.search(r"elapsed \d+:\d\d · ETA \d+:\d\d(:\d\d)?", status), status
+    run.stop()
+    status = dash.refresh()["status"]
+    assert "elapsed" in status and "ETA" not in status, status
+    # the clock counts running time only
+    line = StatusLine(run)
+    line.record(10.0, "running", 0)
+    line.record(12.5, "running", 5)
+    line.record(13.0, "paused", 6)
+    line.record(20.0, "paused", 6)
+    assert line.elapsed == pytest.approx(3.0)
+
+
+def test_reset_button_puts_the_settings_back(dashboards):
+    run = TrainingRun(_cfg(steps=30, lam=0.5, k=20.0, lr=1e-3))
+    dash = _dash(dashboards, run, autorefresh=False)
+    dash.lam_slider.value = 1.25
+    dash.k_slider.value = 300.0
+    dash.weight_sliders[0].value = 0.25
+    dash.surrogate_dropdown.value = "erf"
+    dash.controls.reset_button.click()
+    assert dash.lam_slider.value == 0.5
+    assert dash.k_slider.value == pytest.approx(20.0)
+    assert dash.weight_sliders[0].value == 1.0
+    assert dash.surrogate_dropdown.value == run.initial_config.surrogate
+    assert dash.lr_slider.value == pytest.approx(1e-3)
+    run.start().join()
+    assert run.config.lam == 0.5 and run.config.k == pytest.approx(20.0)
+    assert run.config.surrogate == run.initial_config.surrogate
+
+
+def test_export_writes_every_selected_format_with_one_click(dashboards, tmp_path):
+    run = TrainingRun(_cfg(steps=5))
+    dash = _dash(dashboards, run, autorefresh=False, export_dir=tmp_path / "out")
+    run.start().join()
+    dash.refresh()
+    panel = dash.export_panel
+    for fmt, button in panel.format_buttons.items():
+        button.value = fmt in ("html", "svg")
+    assert panel.selected_formats() == tuple(f for f in panel.format_buttons
+                                             if f in ("html", "svg"))
+    if "svg" in panel.selected_formats() and not (shutil.which("chromium")
+                                                  or shutil.which("chromium-browser")):
+        pytest.skip("no chromium for SVG export")
+    dash.export_button.click()
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["reconstruction.html", "reconstruction.svg", "training_history.html",
+                     "training_history.svg"], panel.status.value
+    for button in panel.format_buttons.values():
+        button.value = False
+    assert panel.export() == [] and "choose at least one format" in panel.status.value

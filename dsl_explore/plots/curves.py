@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from dsl_explore.plots import style
 from dsl_explore.plots.compute import as_tensor, sign_limit
 from dsl_explore.plots.traces import fmt
 
-__all__ = ["KSweep", "k_sweep", "plot_history", "plot_k_sweep"]
+__all__ = ["EVENT_MERGE_FRACTION", "KSweep", "event_groups", "k_sweep", "plot_history",
+           "plot_k_sweep"]
 
 SURROGATE_COLORS: dict[str, str] = {
     "tanh": style.OKABE_ITO["reddish_purple"],
@@ -217,7 +219,7 @@ def plot_k_sweep(
             line={"color": "#999999", "width": 1.5, "dash": "dot"},
             hoverinfo="skip", meta={"role": "scale"},
         ))
-    fig.update_xaxes(type="log", title_text="sharpness k (log scale)")
+    fig.update_xaxes(type="log", title_text="sharpness k (log scale)", **_log_ticks(lo, hi))
     fig.update_yaxes(title_text="DSL, reduction = sum (differences)", rangemode="tozero")
     default = "DSL → exact sign-mismatch count as k → ∞"
     style.apply_style(fig, title=title if title is not None else default,
@@ -324,13 +326,66 @@ def _event_label(ev: Mapping[str, Any]) -> str:
     return head
 
 
+EVENT_MERGE_FRACTION = 0.025
+"""Events closer than this fraction of the step axis share one label in :func:`plot_history`."""
+
+_EVENT_LABEL_CHARS = 70
+
+
+def event_groups(
+    events: Sequence[Mapping[str, Any]], span: float
+) -> list[tuple[float, list[float], list[str]]]:
+    """Events grouped for labelling: ``(label_step, steps, labels)`` per group, in step order.
+
+    Consecutive events less than ``EVENT_MERGE_FRACTION * span`` steps apart join a group, so
+    settings changed in quick succession get one readable label instead of a pile of
+    overlapping ones. Events without a numeric step are skipped.
+
+    Examples
+    --------
+    >>> evs = [{"step": 10, "kind": "set k"}, {"step": 12, "kind": "set lam"},
+    ...        {"step": 500, "kind": "set lr"}]
+    >>> [(g[0], g[2]) for g in event_groups(evs, 1000)]
+    [(10.0, ['set k', 'set lam']), (500.0, ['set lr'])]
+    """
+    pts = sorted((float(ev["step"]), _event_label(ev)) for ev in events
+                 if _is_number(ev.get("step")))
+    gap = EVENT_MERGE_FRACTION * span if span > 0 else 0.0
+    groups: list[tuple[float, list[float], list[str]]] = []
+    for step, label in pts:
+        if groups and step - groups[-1][1][-1] < gap:
+            groups[-1][1].append(step)
+            groups[-1][2].append(label)
+        else:
+            groups.append((step, [step], [label]))
+    return groups
+
+
+def _group_text(labels: Sequence[str]) -> str:
+    text = labels[0] if len(labels) == 1 else f"{len(labels)} changes: " + "; ".join(labels)
+    if len(text) > _EVENT_LABEL_CHARS:
+        text = text[: _EVENT_LABEL_CHARS - 1] + "…"
+    return text
+
+
+def _log_ticks(lo: float, hi: float) -> dict[str, Any]:
+    """Tick settings for a log axis over ``[lo, hi]`` (data units): one label per decade when
+    the range spans two decades or more, else labels at 1, 2 and 5 only (plotly's default labels
+    every digit of a short range: 2 3 4 5 6 7 8 9 crowd)."""
+    if lo > 0 and hi > 0 and math.log10(hi / lo) >= 2:
+        return {"dtick": 1, "exponentformat": "power", "minor": {"ticks": "inside",
+                                                                  "dtick": "D1"}}
+    return {"dtick": "D2", "exponentformat": "power"}
+
+
 def plot_history(
     history: Mapping[str, Any],
     *,
     title: str | None = None,
     log_loss: bool | None = None,
-    width: int = 1200,
+    width: int = 1100,
     height: int = 950,
+    x_span: float | None = None,
 ) -> go.Figure:
     """A training run over steps: loss terms, exact-count rate, Betti error, critical points.
 
@@ -361,6 +416,9 @@ def plot_history(
         Log scale for row 1; default: when every loss value is > 0.
     width, height : int
         Default size in px.
+    x_span : float, optional
+        The step range the x axis will show, for merging event labels (:func:`event_groups`);
+        default: the range of the data and events.
 
     Returns
     -------
@@ -450,20 +508,27 @@ def plot_history(
             fig.add_annotation(text="no data", showarrow=False, font={"color": "#888888"},
                                xref=f"x{'' if row == 1 else row} domain",
                                yref=f"y{'' if row == 1 else row} domain", x=0.5, y=0.5)
-    for ev in events:
-        step = ev.get("step")
-        if not _is_number(step):
-            continue
-        fig.add_vline(x=float(step), line={"color": "#888888", "dash": "dot", "width": 1.2})
+    if x_span is None:
+        xs_all = [float(r["step"]) for sec in (steps, evals, events) for r in sec
+                  if _is_number(r.get("step"))]
+        x_span = (max(xs_all) - min(xs_all)) if xs_all else 0.0
+    for label_step, group_steps, labels in event_groups(events, x_span):
+        for step in group_steps:
+            fig.add_vline(x=step, line={"color": "#888888", "dash": "dot", "width": 1.2})
         fig.add_annotation(
-            x=float(step), y=1.0, xref="x", yref="y domain", text=_event_label(ev),
+            x=label_step, y=1.0, xref="x", yref="y domain", text=_group_text(labels),
+            hovertext="<br>".join(f"step {int(s_)}: {lb}" for s_, lb in zip(group_steps, labels,
+                                                                              strict=True)),
             showarrow=False, textangle=-90, xanchor="right", yanchor="top",
             font={"size": 11, "color": "#555555"},
         )
     if log_loss is None:
         log_loss = (bool(keys) or bool(val_ys)) and all_pos
     if log_loss:
-        fig.update_yaxes(type="log", row=1, col=1)
+        pos = [v for key in keys for v in _series(steps, key)[1] if v > 0]
+        pos += [v for v in val_ys if v > 0]
+        ticks = _log_ticks(min(pos), max(pos)) if pos else {}
+        fig.update_yaxes(type="log", row=1, col=1, **ticks)
     fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_yaxes(title_text="rate (0-1)", rangemode="tozero", row=2, col=1)
     fig.update_yaxes(title_text="Betti error", rangemode="tozero", row=3, col=1)

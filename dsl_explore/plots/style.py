@@ -22,6 +22,7 @@ is drawn in blue, the reconstruction in orange, everywhere.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ __all__ = [
     "KINDS",
     "KIND_STYLES",
     "MAP_COLORSCALE",
+    "MAX_WIDTH",
+    "MODEBAR_CLEARANCE",
     "OKABE_ITO",
     "RECON_COLOR",
     "SIGN_COLORS",
@@ -41,6 +44,8 @@ __all__ = [
     "KindStyle",
     "apply_style",
     "marker_style",
+    "title_lines",
+    "wrap_title",
 ]
 
 OKABE_ITO: dict[str, str] = {
@@ -173,6 +178,55 @@ def marker_style(kind: str, *, size: float = 9.0, on_image: bool = False) -> dic
     return {"color": st.color, "symbol": st.symbol, "size": size, "line": line}
 
 
+MAX_WIDTH = 1100
+"""Widest layout width :func:`apply_style` sets (px): JupyterLab's output area in a 1280 px
+window is about 1150 px, and a wider figure is cut at its right edge (legends included)."""
+
+MODEBAR_CLEARANCE = 34
+"""Space (px) kept above the title for plotly's toolbar, which appears on hover at the top."""
+
+_CHAR_WIDTH = 0.56
+"""Mean glyph width of the kit's font, in units of its size (for wrapping titles)."""
+
+
+def wrap_title(text: str, width: int, *, font_size: int | None = None) -> str:
+    """Break a title at its `` · `` separators (else at spaces) into lines that fit ``width``
+    px, joined by ``<br>``; a title that fits is returned as it is.
+
+    Plotly never wraps a title: a centred one longer than the figure is cut on both sides.
+
+    Examples
+    --------
+    >>> wrap_title("short", 800)
+    'short'
+    >>> wrap_title("2D · DSL = 361.4 (sum, k=10, tanh) · exact count = 368 · critical points: "
+    ...            "189 spurious, 160 lost, 34 changed", 600)
+    '2D · DSL = 361.4 (sum, k=10, tanh) · exact count = 368<br>critical points: 189 spurious, 160 lost, 34 changed'
+    """  # noqa: E501
+    size = TITLE_FONT_SIZE if font_size is None else font_size
+    per_line = max(20, int((width - 40) / (_CHAR_WIDTH * size)))
+    lines: list[str] = []
+    for line in text.split("<br>"):
+        if len(line) <= per_line:
+            lines.append(line)
+            continue
+        sep = " · " if " · " in line else " "
+        cur = ""
+        for part in line.split(sep):
+            if cur and len(cur) + len(sep) + len(part) > per_line:
+                lines.append(cur)
+                cur = part
+            else:
+                cur = part if not cur else cur + sep + part
+        lines.append(cur)
+    return "<br>".join(lines)
+
+
+def title_lines(text: str) -> int:
+    """Number of lines of a plotly title (``<br>`` breaks)."""
+    return text.count("<br>") + 1
+
+
 def apply_style(
     fig: Any,
     *,
@@ -191,7 +245,8 @@ def apply_style(
     title : str, optional
         Figure title.
     width, height : int, optional
-        Default export size in px.
+        Default export size in px; the width is capped at :data:`MAX_WIDTH`. A title wider
+        than the figure is wrapped (:func:`wrap_title`) and the top margin grows with it.
     legend_top : bool
         Put the legend in one horizontal row above the plots (keeps colour bars free on the
         right); False puts it in a column on the right.
@@ -203,20 +258,31 @@ def apply_style(
     plotly.graph_objects.Figure
         ``fig`` itself.
     """
+    if width is not None:
+        width = min(int(width), MAX_WIDTH)
+    extra = 0
+    if title is not None:
+        title = wrap_title(title, width or 900)
+        extra = int(1.3 * TITLE_FONT_SIZE * (title_lines(title) - 1))
+    top = (top_margin or (110 if legend_top else 70)) + extra
     layout: dict[str, Any] = {
         "template": TEMPLATE,
         "font": FONT,
-        "margin": {"l": 70, "r": 40, "t": top_margin or (110 if legend_top else 70), "b": 60},
+        "margin": {"l": 70, "r": 40, "t": top, "b": 60},
         "hoverlabel": {"font_size": 13},
     }
     if title is not None:
+        # in px from the top, below the toolbar plotly shows on hover
         layout["title"] = {
             "text": title,
             "font": {"size": TITLE_FONT_SIZE},
             "x": 0.5,
             "xanchor": "center",
-            "y": 0.985,
+            "xref": "paper",
+            "yref": "container",
+            "y": 1.0,
             "yanchor": "top",
+            "pad": {"t": MODEBAR_CLEARANCE - 16},
         }
     if width is not None:
         layout["width"] = width
@@ -227,6 +293,13 @@ def apply_style(
             "orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top",
             "font": {"size": 13}, "itemsizing": "constant", "tracegroupgap": 12,
         }
+        # room for the longest legend entry inside the figure's width (plotly would otherwise
+        # cut it at the figure's edge: "reconstructi")
+        names = [str(t.name) for t in fig.data
+                 if t.name and getattr(t, "showlegend", None) is not False]
+        if names:
+            longest = max(len(n) for n in names)
+            layout["margin"]["r"] = max(40, math.ceil(48 + 0.6 * 13 * longest))
     else:
         layout["legend"] = {
             "orientation": "h",

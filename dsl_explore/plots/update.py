@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dsl_explore.plots import style
 from dsl_explore.plots.parts import (
     Parts1D,
     Parts2D,
@@ -115,7 +116,7 @@ def update_1d(fig: Any, idx: TraceIndex, p: Parts1D, *, title: str) -> None:
         for kind, i in idx.markers.items():
             new = marker_fields_1d(p, kind)
             d[i].update(x=new["x"], y=new["y"], text=new["text"], name=new["name"])
-        fig.layout.title.text = title
+        fig.layout.title.text = style.wrap_title(title, fig.layout.width or 900)
 
 
 def update_2d(
@@ -157,4 +158,5 @@ def update_2d(
         fig.layout.coloraxis2.cmax = map_cmax(p.maps)
         if idx.dsl_title is not None:
             fig.layout.annotations[idx.dsl_title].text = p.maps[1].title
-        fig.layout.title.text = p.title if title is None else title
+        text = p.title if title is None else title
+        fig.layout.title.text = style.wrap_title(text, fig.layout.width or 900)

@@ -3,8 +3,10 @@ glyphs/markers coloured and shaped by kind."""
 
 from __future__ import annotations
 
+import ctypes.util
 import math
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +24,7 @@ from dsl_explore.plots.compute import (
     critical_groups,
 )
 
-__all__ = ["VOLUME_MODES", "plot_volume_plotly", "plot_volume_pyvista"]
+__all__ = ["VOLUME_MODES", "headless_vtk", "plot_volume_plotly", "plot_volume_pyvista"]
 
 VOLUME_MODES = ("isosurface", "volume", "slices")
 """Rendering modes of :func:`plot_volume_plotly`."""
@@ -231,6 +233,38 @@ def _scatter3d(groups: CriticalGroups, kind: str, panel: str, showlegend: bool,
 # pyvista
 
 
+def headless_vtk() -> str | None:
+    """Without an X display, make VTK open an EGL (or OSMesa) window directly.
+
+    VTK's default Linux window is ``vtkXOpenGLRenderWindow``: with no ``DISPLAY`` it logs a
+    ``bad X server connection`` warning on stderr (pink in a notebook) before falling back to
+    EGL. Setting ``VTK_DEFAULT_OPENGL_WINDOW`` before the first window is made skips that
+    attempt. Does nothing when ``DISPLAY`` is set, off Linux, when the variable is already set,
+    or when neither libEGL nor libOSMesa is found.
+
+    Returns
+    -------
+    str or None
+        The window class VTK will use (the variable's value), or None when left unset.
+
+    Examples
+    --------
+    >>> from dsl_explore.plots.volume import headless_vtk
+    >>> headless_vtk() in (None, "vtkEGLRenderWindow", "vtkOSOpenGLRenderWindow")
+    True
+    """
+    key = "VTK_DEFAULT_OPENGL_WINDOW"
+    if key in os.environ:
+        return os.environ[key] or None
+    if not sys.platform.startswith("linux") or os.environ.get("DISPLAY"):
+        return None
+    for lib, window in (("EGL", "vtkEGLRenderWindow"), ("OSMesa", "vtkOSOpenGLRenderWindow")):
+        if ctypes.util.find_library(lib):
+            os.environ[key] = window
+            return window
+    return None
+
+
 def _glyph(shape: str, r: float) -> Any:
     import pyvista as pv
 
@@ -286,7 +320,8 @@ def plot_volume_pyvista(
     x, ``j`` its y, ``k`` its z.
 
     pyvista (and VTK) are imported here, not at module import. Without a display the plotter
-    renders off screen (VTK uses EGL/OSMesa), so :func:`dsl_explore.export.save_scene` can
+    renders off screen through EGL/OSMesa, without VTK's X-server warning
+    (:func:`headless_vtk`), so :func:`dsl_explore.export.save_scene` can
     write a PNG on a headless machine.
 
     Parameters
@@ -318,8 +353,9 @@ def plot_volume_pyvista(
     Returns
     -------
     pyvista.Plotter
-        Not yet shown; call ``.show()`` (in Jupyter: ``jupyter_backend="static"`` or
-        ``"trame"``) or :func:`dsl_explore.export.save_scene`.
+        Not yet shown; call ``.show()`` (in Jupyter: ``jupyter_backend="html"`` for a
+        rotatable vtk.js view that needs no server, ``"static"`` for an image) or
+        :func:`dsl_explore.export.save_scene`.
 
     Examples
     --------
@@ -331,6 +367,7 @@ def plot_volume_pyvista(
     >>> pl.shape  # doctest: +SKIP
     (1, 2)
     """
+    headless_vtk()
     import pyvista as pv
 
     t = as_field(target, "target", 3)

@@ -66,8 +66,9 @@ class BackgroundRun:
     def _flush(self) -> None:
         """Make the state consistent (before a pause, at the end, after a failure)."""
 
-    def _save_final(self) -> None:
-        """Write what a finished or stopped run leaves behind."""
+    def _save_final(self, state: str) -> None:
+        """Write what a finished or stopped run leaves behind; ``state`` is the one it ends in
+        (``self.state`` still says "running" until the files are written)."""
 
     def _save_after_failure(self) -> None:
         """Write what a failed run can still keep."""
@@ -241,7 +242,7 @@ class BackgroundRun:
 
     def _finish(self, state: str) -> None:
         self._flush()
-        self._save_final()
+        self._save_final(state)
         with self._cond:
             self.state = state
             self._cond.notify_all()

@@ -230,13 +230,14 @@ class TrainingRun(TrainingLoop):
                 atomic_write_text(t, history_csv(hist))
         return targets
 
-    def final_metrics(self) -> dict[str, Any]:
-        """The last evaluation plus timing, as written to ``metrics.json``."""
+    def final_metrics(self, state: str | None = None) -> dict[str, Any]:
+        """The last evaluation plus timing, as written to ``metrics.json``; ``state`` overrides
+        :attr:`state` (the run writes the file just before it turns "finished" or "stopped")."""
         ev = self.history["evals"]
         sps = self.seconds_per_step
         return {
             "step": self.step,
-            "state": self.state,
+            "state": self.state if state is None else state,
             "device": str(self.device),
             "seconds_per_step": sps,
             "steps_per_second": (1.0 / sps) if sps == sps and sps > 0 else None,
@@ -279,11 +280,11 @@ class TrainingRun(TrainingLoop):
         if self.run_dir is not None:
             self._write_checkpoint(None)
 
-    def _save_final(self) -> None:
+    def _save_final(self, state: str) -> None:
         if self.run_dir is not None and self.step > 0:
             self._write_checkpoint(None)
             self.save_history()
-            atomic_write_json(self.run_dir / "metrics.json", self.final_metrics())
+            atomic_write_json(self.run_dir / "metrics.json", self.final_metrics(state))
 
     def _save_after_failure(self) -> None:
         if self.run_dir is not None:  # keep what we have: history (the last checkpoint stays)

@@ -5,10 +5,11 @@
   classes (``dsl-readout``, ``dsl-status``) that browser tests can select.
 - :func:`guarded`: runs a callback and shows any exception in a status widget instead of losing
   it in the kernel log.
-- :class:`ExportPanel`: directory, format and an Export button writing figures through
-  :func:`dsl_explore.export.save_figure`; :class:`FiguresExportPanel` writes them all through
-  :func:`dsl_explore.export.save_figures` (one browser), in the formats of
-  :func:`export_formats`.
+- :class:`ExportPanel`: directory, one toggle per format and an Export button writing every
+  figure in every selected format through :func:`dsl_explore.export.save_figures` (one
+  browser), in the formats of :func:`export_formats` (:class:`FiguresExportPanel`: the
+  dashboard's).
+- :class:`ResetButton`: puts sliders back to their starting values.
 
 Only ipywidgets is imported here (plotly and the export module when an export runs).
 """
@@ -32,6 +33,7 @@ __all__ = [
     "STATUS_CLASS",
     "ExportPanel",
     "FiguresExportPanel",
+    "ResetButton",
     "close_tree",
     "export_formats",
     "guarded",
@@ -210,7 +212,8 @@ def close_tree(widget: W.Widget) -> None:
 
 
 class ExportPanel:
-    """Directory box, format selector and Export button writing figures with ``save_figure``.
+    """Directory box, format toggles and one Export button writing figures with
+    :func:`~dsl_explore.export.save_figures` (one browser for every figure and format).
 
     Parameters
     ----------
@@ -219,14 +222,19 @@ class ExportPanel:
     export_dir : str or os.PathLike
         Initial directory (editable in the text box); created on export when missing.
     formats : sequence of str
-        The formats offered; the first is selected.
+        The formats offered, one toggle button each; the first is selected.
 
     Attributes
     ----------
     widget : ipywidgets.VBox
         The controls and the status line.
-    button, directory, format, status
+    button, directory, status
         The parts.
+    format_buttons : dict of str to ipywidgets.ToggleButton
+        One toggle per format; every format toggled on is written by one click.
+    format : ipywidgets.Dropdown
+        Not shown: setting its value selects that format alone (the single-format selector
+        of earlier versions); it follows the first format toggled on.
     last_paths : list of pathlib.Path
         Files written by the last successful export.
     last_error : Exception or None
@@ -236,10 +244,13 @@ class ExportPanel:
     --------
     >>> import tempfile, plotly.graph_objects as go
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     panel = ExportPanel(lambda: {"demo": go.Figure()}, tmp, formats=("html",))
+    ...     panel = ExportPanel(lambda: {"demo": go.Figure()}, tmp, formats=("html", "svg"))
     ...     panel.button.click()
     ...     print([p.name for p in panel.last_paths], "wrote" in panel.status.value)
     ['demo.html'] True
+    >>> panel.format_buttons["svg"].value = True
+    >>> panel.selected_formats()
+    ('html', 'svg')
     """
 
     def __init__(
@@ -252,26 +263,65 @@ class ExportPanel:
         self._figures = figures
         self.directory = W.Text(value=str(export_dir), description="export to",
                                 style=_STYLE, layout=W.Layout(width="320px"))
-        self.format = W.Dropdown(options=list(formats), value=formats[0], description="as",
-                                 style=_STYLE, layout=W.Layout(width="120px"))
+        self.format_buttons = {
+            f: W.ToggleButton(value=i == 0, description=f, tooltip=f"also write .{f}",
+                              layout=W.Layout(width="58px"))
+            for i, f in enumerate(formats)
+        }
+        self.format = W.Dropdown(options=list(formats), value=formats[0],
+                                 layout=W.Layout(display="none"))
+        self._syncing = False
+        self.format.observe(self._on_format, names="value")
+        for b in self.format_buttons.values():
+            b.observe(self._on_toggle, names="value")
         self.button = W.Button(description="Export", icon="download",
-                               tooltip="write the current figure(s) to the directory")
+                               tooltip="write the current figure(s) in every selected format")
         self.status = status_html()
         self.last_paths: list[Path] = []
         self.last_error: Exception | None = None
         self.button.on_click(lambda _b: self.export())
-        self.widget = W.VBox([W.HBox([self.directory, self.format, self.button]), self.status])
+        row = [self.directory, W.Label("as"), *self.format_buttons.values(), self.format,
+               self.button]
+        self.widget = W.VBox([W.HBox(row), self.status])
+
+    def selected_formats(self) -> tuple[str, ...]:
+        """The formats toggled on, in the order offered."""
+        return tuple(f for f, b in self.format_buttons.items() if b.value)
+
+    def _on_format(self, change: Any) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            for f, b in self.format_buttons.items():
+                b.value = f == change["new"]
+        finally:
+            self._syncing = False
+
+    def _on_toggle(self, _change: Any) -> None:
+        if self._syncing:
+            return
+        chosen = self.selected_formats()
+        if chosen and self.format.value != chosen[0]:
+            self._syncing = True
+            try:
+                self.format.value = chosen[0]
+            finally:
+                self._syncing = False
 
     def export(self) -> list[Path]:
-        """Write the current figures now; returns the paths (empty on error, shown in status)."""
-        from dsl_explore.export import save_figure
+        """Write the current figures in every selected format now; returns the paths (empty on
+        error, shown in the status line)."""
+        from dsl_explore.export import save_figures
 
-        fmt = self.format.value
+        fmts = self.selected_formats()
+        if not fmts:
+            set_status(self.status, "choose at least one format to export", level="error")
+            return []
         directory = Path(self.directory.value.strip() or ".").expanduser()
-        set_status(self.status, f"exporting {fmt} to {directory} ...", level="busy")
+        set_status(self.status, f"exporting {', '.join(fmts)} to {directory} ...", level="busy")
         try:
-            figs = dict(self._figures())
-            paths = [save_figure(fig, directory / f"{name}.{fmt}") for name, fig in figs.items()]
+            paths = save_figures(dict(self._figures()), directory, formats=fmts)
         except Exception as exc:  # shown in the widget: the user sees why
             self.last_error = exc
             set_status(self.status, f"export failed: {type(exc).__name__}: {exc}",
@@ -284,26 +334,53 @@ class ExportPanel:
 
 
 class FiguresExportPanel(ExportPanel):
-    """An :class:`ExportPanel` writing all current figures with one ``save_figures`` call."""
+    """The dashboard's :class:`ExportPanel`: all current figures, every selected format, one
+    ``save_figures`` call."""
 
-    def export(self) -> list[Path]:
-        """Write the current figures now; returns the paths (empty on error, shown in status)."""
-        from dsl_explore.export import save_figures
 
-        fmt = self.format.value
-        directory = Path(self.directory.value.strip() or ".").expanduser()
-        set_status(self.status, f"exporting {fmt} to {directory} ...", level="busy")
-        try:
-            paths = save_figures(dict(self._figures()), directory, formats=(fmt,))
-        except Exception as exc:  # shown in the widget
-            self.last_error = exc
-            set_status(self.status, f"export failed: {type(exc).__name__}: {exc}",
-                       level="error")
-            return []
-        self.last_paths = paths
-        self.last_error = None
-        set_status(self.status, "wrote " + ", ".join(str(p) for p in paths), level="ok")
-        return paths
+class ResetButton:
+    """A button that puts widgets back to the values they had when it was made.
+
+    Parameters
+    ----------
+    widgets : sequence of ipywidgets.ValueWidget
+        The controls; their current values are the defaults.
+    description : str
+        The button's text.
+
+    Attributes
+    ----------
+    button : ipywidgets.Button
+    defaults : list
+        The values restored, one per widget.
+
+    Examples
+    --------
+    >>> s = W.FloatSlider(value=2.0, max=10.0)
+    >>> r = ResetButton([s])
+    >>> s.value = 7.5
+    >>> r.button.click()
+    >>> s.value
+    2.0
+    """
+
+    def __init__(self, widgets: Sequence[W.ValueWidget], *, description: str = "Reset") -> None:
+        self.widgets = list(widgets)
+        self.defaults = [w.value for w in self.widgets]
+        self.button = W.Button(description=description, icon="undo",
+                               tooltip="put the sliders back to their starting values",
+                               layout=W.Layout(width="100px"))
+        self.button.on_click(lambda _b: self.reset())
+
+    def reset(self) -> None:
+        """Restore every widget's default (bounds widened when a default lies outside)."""
+        for w, v in zip(self.widgets, self.defaults, strict=True):
+            if hasattr(w, "max") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if v > w.max:
+                    w.max = v
+                if v < w.min:
+                    w.min = v
+            w.value = v
 
 
 def export_formats() -> tuple[str, ...]:

@@ -27,7 +27,8 @@ from dsl_explore.training.metrics import METRICS, metric
 from dsl_explore.widgets._common import set_status, status_html
 from dsl_explore.widgets._run_controls import RunControls
 
-__all__ = ["EVAL_KEYS", "CurvesView", "ReconPanel", "ReconView", "StatusLine", "placeholder"]
+__all__ = ["EVAL_KEYS", "CurvesView", "ReconPanel", "ReconView", "StatusLine", "clock",
+           "placeholder"]
 
 EVAL_KEYS = tuple(
     m.history_key for m in METRICS if m.kind == "eval" and m.history_key and not m.per_dim
@@ -67,6 +68,7 @@ class CurvesView:
         self.fig = go.FigureWidget(ref)
         self.keys = [tr.meta["key"] for tr in self.fig.data]
         self.n_events = 0
+        self._span = 0.0
 
     def _template(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """A one-point history holding every key, so plot_history creates every trace."""
@@ -97,8 +99,13 @@ class CurvesView:
                 x, y = self._series(key, hist)
                 n = min(len(x), len(y))
                 tr.x, tr.y = x[:n], y[:n]
-            if len(events) != self.n_events:  # event lines: shapes + labels from plot_history
-                ref = plot_history(self._template(events), title=self.title)
+            steps = hist.get("steps", {}).get("step", [])
+            span = float(steps[-1]) if len(steps) else 0.0
+            if len(events) != self.n_events or (events and span > 1.5 * self._span):
+                # event lines: shapes + labels from plot_history (labels of events close on
+                # the current step axis merged)
+                ref = plot_history(self._template(events), title=self.title, x_span=span)
+                self._span = span
                 fig.layout.shapes = ref.layout.shapes
                 fig.layout.annotations = ref.layout.annotations
                 self.n_events = len(events)
@@ -147,6 +154,20 @@ def placeholder(text: str) -> go.FigureWidget:
     return fig
 
 
+def clock(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss`` from one hour) of a duration in seconds.
+
+    Examples
+    --------
+    >>> clock(0.4), clock(75), clock(3725)
+    ('0:00', '1:15', '1:02:05')
+    """
+    s = round(max(0.0, float(seconds)))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
 class StatusLine:
     """The status line (class ``dsl-status``): step, steps/s, device, state, the shown
     evaluation's numbers and the run's error.
@@ -167,13 +188,30 @@ class StatusLine:
         self.text = ""
         self.error_text: str | None = None
         self._rates: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
+        self.elapsed = 0.0
+        """Seconds the run has been seen running (pauses and stops not counted)."""
+        self._since: float | None = None
 
     def record(self, now: float, state: str, step: int) -> None:
-        """Note the run's step at monotonic time ``now`` (for the steps/s while running)."""
+        """Note the run's step at monotonic time ``now`` (for the steps/s and the elapsed time
+        while running)."""
         if state == "running":
+            if self._since is not None:
+                self.elapsed += max(0.0, now - self._since)
+            self._since = now
             self._rates.append((now, step))
         else:
+            if self._since is not None:
+                self.elapsed += max(0.0, now - self._since)
+            self._since = None
             self._rates.clear()
+
+    def eta(self, step: int, total: int) -> float | None:
+        """Seconds to the last step at the current rate, or None (no rate, not running)."""
+        rate = self.rate()
+        if rate is None or rate <= 0 or step >= total:
+            return None
+        return (total - step) / rate
 
     def rate(self) -> float | None:
         """Steps/s over the last ~5 s while running; the run's mean otherwise."""
@@ -208,8 +246,12 @@ class StatusLine:
         mean = state != "running"
         rate_txt = "–" if rate is None else f"{rate:.3g}"
         total = self.run.config.steps
+        timing = f"elapsed {clock(self.elapsed)}"
+        eta = self.eta(step, total) if state == "running" else None
+        if eta is not None:
+            timing += f" · ETA {clock(eta)}"
         line = (f"step {step} / {total} · {rate_txt} steps/s{' (mean)' if mean else ''} · "
-                f"device {self.run.device} · {state}")
+                f"{timing} · device {self.run.device} · {state}")
         if snap is not None:
             line += "\n" + self._evaluation(snap)
         level = {"running": "busy", "finished": "ok", "failed": "error"}.get(state, "info")

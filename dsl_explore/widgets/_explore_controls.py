@@ -16,7 +16,12 @@ from typing import Any
 
 import ipywidgets as W
 
-from dsl_explore.widgets._common import log_k_slider, surrogate_dropdown, weight_sliders
+from dsl_explore.widgets._common import (
+    ResetButton,
+    log_k_slider,
+    surrogate_dropdown,
+    weight_sliders,
+)
 
 __all__ = ["EVENTS", "ExploreControls"]
 
@@ -84,6 +89,8 @@ class ExploreControls:
         if self.ndim == 3:
             self._make_3d_controls(mode3d, continuous)
         self._wire()
+        # k, surrogate and weights back to the values explore() was called with
+        self.reset = ResetButton([self.k_slider, self.surrogate_dropdown, *self.weight_sliders])
 
     def _make_3d_controls(self, mode3d: str, continuous: bool) -> None:
         self.slice_axis = W.ToggleButtons(
@@ -179,7 +186,7 @@ class ExploreControls:
     def rows(self) -> list[W.Widget]:
         """The control rows, top to bottom (the sample slider only for several samples)."""
         rows: list[W.Widget] = [
-            W.HBox([self.k_slider, self.surrogate_dropdown]),
+            W.HBox([self.k_slider, self.surrogate_dropdown, self.reset.button]),
             W.HBox(list(self.weight_sliders)),
         ]
         if self.n_samples > 1:

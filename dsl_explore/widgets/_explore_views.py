@@ -65,10 +65,13 @@ def figure_title(controls: ExploreControls, model: ExploreModel) -> str:
     groups = model.cur.groups
     g = (groups if plane is None else groups.select_plane(*plane)).counts()
     where = "on this slice" if plane is not None else "critical points"
-    return (
+    return style.wrap_title(  # plotly does not wrap: a long title is cut on both sides
         f"{head} · DSL = {model.loss_sum:.4g} (sum, k={controls.k:.3g}, {controls.surrogate}{w})"
-        f" · exact count = {model.count_weighted:.6g} · {where}: {g['spurious']} spurious, "
-        f"{g['lost']} lost, {g['changed']} changed"
+        f" · exact count = {model.cur.count}"
+        + ("" if not w else f" (weighted {model.count_weighted:.4g})")
+        + f" · {where}: {g['spurious']} spurious, "
+        f"{g['lost']} lost, {g['changed']} changed",
+        1100,
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import ipywidgets as W
 
 from dsl_explore.widgets._common import (
+    ResetButton,
     guarded,
     log_k_slider,
     set_status,
@@ -101,6 +102,13 @@ class RunControls:
         self._last_cfg = config_values(cfg)
         self._tls = threading.local()
         self._make_view_selectors(cfg, n_fixed, sample, slice_index)
+        self._state_listeners: list[Callable[[str, int], None]] = []
+        # back to the run's starting settings (each change reaches the run like a drag)
+        self.reset = ResetButton(
+            [self.lam_slider, self.k_slider, self.surrogate_dropdown, *self.weight_sliders,
+             self.lr_slider], description="Reset",
+        )
+        self.reset_button = self.reset.button
 
     def _make_settings(self, cfg: Any) -> None:
         # continuous_update=False: one run.set per release, not per pixel
@@ -151,6 +159,10 @@ class RunControls:
         self.lr_slider.observe(lambda ch: fn("lr", ch), names="value")
         for s in self.weight_sliders:
             s.observe(lambda ch: fn("weights", ch), names="value")
+
+    def on_state(self, fn: Callable[[str, int], None]) -> None:
+        """Call ``fn(state, step)`` each time the dashboard shows the run's state."""
+        self._state_listeners.append(fn)
 
     def on_view(self, fn: Callable[[Any], None]) -> None:
         """Call ``fn(change)`` when the sample or the slice shown changes."""
@@ -238,13 +250,17 @@ class RunControls:
                 want = not (self.valid[name] and live)
                 if wdg.disabled != want:
                     wdg.disabled = want
+        if self.reset_button.disabled == live:
+            self.reset_button.disabled = not live
+        for fn in list(self._state_listeners):
+            fn(state, step)
 
     # ---------------------------------------------------------------- layout
 
     def rows(self) -> tuple[W.Widget, W.Widget, W.Widget]:
         """The button row and the two setting rows."""
         return (
-            W.HBox([self.buttons[b] for b in BUTTONS]),
+            W.HBox([*(self.buttons[b] for b in BUTTONS), self.reset_button]),
             W.HBox([self.lam_slider, self.k_slider, self.surrogate_dropdown]),
             W.HBox([*self.weight_sliders, self.lr_slider]),
         )
@@ -287,9 +303,22 @@ class RunActions:
         self._wake, self._ensure = wake, ensure_refresher
         self._checkpoint_dir, self._on_error = checkpoint_dir, on_error
         self._last_error: Exception | None = None
+        # a "...ing after the current step" message waits for these states to replace itself
+        self._pending: tuple[tuple[str, ...], str] | None = None
         for name in BUTTONS:
             controls.on_button(name, getattr(self, f"on_{name}"))
         controls.on_setting(self.on_setting)
+        controls.on_state(self.settle)
+
+    def settle(self, state: str, step: int) -> None:
+        """Replace a pending "pausing/stopping after the current step" once the run got there
+        (called with every state the dashboard shows)."""
+        pending = self._pending
+        if pending is None or state not in pending[0]:
+            return
+        self._pending = None
+        verb = "finished" if state == "finished" else pending[1]
+        set_status(self.message, f"{verb} at step {step}", level="ok")
 
     @property
     def last_error(self) -> Exception | None:
@@ -317,6 +346,7 @@ class RunActions:
     @guarded(lambda self: self.message)
     def on_start(self) -> None:
         self.run.start()
+        self._pending = None
         set_status(self.message, "training started", level="ok")
         self._ensure()
         self._wake()
@@ -324,12 +354,14 @@ class RunActions:
     @guarded(lambda self: self.message)
     def on_pause(self) -> None:
         self.run.pause(wait=False)
+        self._pending = (("paused", "stopped", "finished"), "paused")
         set_status(self.message, "pausing after the current step", level="info")
         self._wake()
 
     @guarded(lambda self: self.message)
     def on_resume(self) -> None:
         self.run.resume()
+        self._pending = None
         set_status(self.message, "resumed", level="ok")
         self._ensure()
         self._wake()
@@ -337,6 +369,7 @@ class RunActions:
     @guarded(lambda self: self.message)
     def on_stop(self) -> None:
         self.run.stop(wait=False)
+        self._pending = (("stopped", "finished"), "stopped")
         set_status(self.message, "stopping after the current step", level="info")
         self._wake()
 

@@ -317,14 +317,14 @@ class TrainingDashboard:
         directory : str or os.PathLike, optional
             Default: the export box's directory.
         formats : str or sequence of str, optional
-            Default: the format chosen in the widget.
+            Default: the formats toggled on in the widget.
         """
         from dsl_explore.export import save_figures
 
         if directory is None and formats is None:
             return self._export.export()
         d = Path(self._export.directory.value if directory is None else directory)
-        fmts = (self._export.format.value,) if formats is None else formats
+        fmts = self._export.selected_formats() if formats is None else formats
         return save_figures(self.figures(), d, formats=fmts)
 
     @property
