@@ -71,7 +71,8 @@ from dsl_explore._validation import (
     resolve_dims,
     resolve_weights,
 )
-from dsl_explore.kernels._common import FUSED_SURROGATES, DSLFunction, Layout, Spec
+from dsl_explore.kernels import _op  # noqa: F401  (registers torch.ops.dsl_explore.*)
+from dsl_explore.kernels._common import FUSED_SURROGATES, Layout, Spec
 from dsl_explore.registry import REDUCTIONS, get_surrogate
 
 __all__ = [
@@ -124,6 +125,11 @@ def select_backend(x: torch.Tensor, backend: str = "auto", *, op: str = "loss") 
         if ok:
             return "cpu"
     return "torch"
+
+
+def _check_impl(name: str, x: torch.Tensor, op: str) -> None:
+    """Raise when backend ``name`` cannot take ``x`` (``_impl`` without building the object)."""
+    _impl(name, x, op)
 
 
 def _impl(name: str, x: torch.Tensor, op: str):
@@ -235,23 +241,23 @@ def dsl_loss(
                 f"{', '.join(map(repr, FUSED_SURROGATES))}); use backend='torch' or 'auto'"
             )
         name = "torch"
-    impl = _impl(name, x, "loss")
-    if impl is None:
+    if name == "torch":
         return dsl_torch(x, y, k=k, weights=w, dims=dims_t, surrogate=fn, reduction=reduction)
+    _check_impl(name, x, "loss")
     if y.dtype != x.dtype:
         y = y.to(x.dtype)
     lay = Layout.make(tuple(x.shape), dims_t)
-    spec = Spec.make(lay, k, w, surrogate, reduction)
     if lay.numel == 0:
-        return spec.zero_loss(x.device, x.dtype)
+        return Spec.make(lay, k, w, surrogate, reduction).zero_loss(x.device, x.dtype)
     grad_on = torch.is_grad_enabled()
-    need_gx = grad_on and x.requires_grad
-    need_gy = grad_on and y.requires_grad
-    if not (need_gx or need_gy):
-        out, _ = impl.run(lay.view4(x.detach()), lay.view4(y.detach()), spec, want_loss=True,
-                          want_grad=False, dtype=x.dtype)
-        return out
-    return DSLFunction.apply(x, y, spec, impl, bool(fused_backward), need_gx, need_gy)
+    single = bool(fused_backward)
+    gx_now = single and grad_on and x.requires_grad
+    gy_now = single and grad_on and y.requires_grad
+    weights_l = [1.0] * len(dims_t) if w is None else [float(v) for v in w]
+    out, _, _ = torch.ops.dsl_explore.dsl_fused(
+        x, y, list(dims_t), weights_l, float(k), surrogate, reduction, name, gx_now, gy_now
+    )
+    return out
 
 
 @overload

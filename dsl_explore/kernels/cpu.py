@@ -294,7 +294,7 @@ _COUNT_TYPES = {
 
 
 class CpuBackend:
-    """Backend object used by :class:`~dsl_explore.kernels._common.DSLFunction`."""
+    """Backend object used by the custom ops of :mod:`dsl_explore.kernels._op`."""
 
     name = "cpu"
 
