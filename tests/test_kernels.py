@@ -697,3 +697,29 @@ def test_cuda_deterministic_and_counts_exact():
 
 if __name__ == "__main__" and "--interpreter-worker" in sys.argv:
     _worker()
+
+
+# ----------------------------------------------------------------------------- the float32 tanh
+
+
+@needs_cpu_kernels
+@pytest.mark.parametrize("surrogate,scale", [("tanh", 1.0), ("sigmoid", 0.5)])
+def test_float32_tanh_error_bound_on_sampled_bit_patterns(surrogate, scale):
+    """Every 4099th float32 bit pattern of [0, 9.5 / scale] and its negative, against float64:
+    within the bound that scripts/tanh_error.py measured over every input (TANH_F32_MAX_ABS_ERR,
+    stated in the C source's docstring); odd exactly; +-1 and s' = 0 exactly from |t| >= 9."""
+    from dsl_explore.kernels import cpu
+    from dsl_explore.kernels._csrc import TANH_F32_MAX_ABS_ERR, TANH_F32_MAX_D_ERR
+
+    top = int(np.array(9.5 / scale, dtype=np.float32).view(np.uint32))
+    bits = np.arange(0, top, 4099, dtype=np.uint32)
+    t = torch.from_numpy(bits.view(np.float32).copy())
+    s, ds = cpu.surrogate_f32(t, surrogate)
+    sn, dsn = cpu.surrogate_f32(-t, surrogate)
+    ref = torch.tanh(scale * t.double())
+    dref = scale * (1 - ref**2)
+    assert (s.double() - ref).abs().max() <= TANH_F32_MAX_ABS_ERR
+    assert (ds.double() - dref).abs().max() <= TANH_F32_MAX_D_ERR
+    assert torch.equal(sn, -s) and torch.equal(dsn, ds)
+    sat = scale * t >= 9.0
+    assert sat.any() and bool((s[sat] == 1).all()) and bool((ds[sat] == 0).all())
