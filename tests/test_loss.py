@@ -509,5 +509,5 @@ class TestDefaultFastPath:
             out, inp, k=8.0, weights=(1.0, 0.5), backend="torch")
         want.backward()
         torch.testing.assert_close(loss.detach(), want.detach(), rtol=1e-5, atol=1e-6)
-        for a, p in zip(got, model.parameters()):
+        for a, p in zip(got, model.parameters(), strict=True):
             torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-6)

@@ -27,11 +27,11 @@ cost as much as the vector body for rows of 128).
 
 from dsl_explore.registry import SIGN_SURROGATES
 
-TANH_F32_MAX_ABS_ERR = 9.5e-8
+TANH_F32_MAX_ABS_ERR = 1.1e-7
 """Largest ``|tanh_f(t) - tanh(t)|`` of the C (and Triton) float32 tanh over every float32 input
 (measured exhaustively by ``scripts/tanh_error.py``; see the module docstring)."""
 
-TANH_F32_MAX_D_ERR = 1.3e-7
+TANH_F32_MAX_D_ERR = 1.9e-7
 """Largest ``|(1 - tanh_f(t)^2) - tanh'(t)|`` over every float32 input (same script)."""
 
 ERR_UNKNOWN_SURROGATE = 2
