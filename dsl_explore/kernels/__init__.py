@@ -19,24 +19,34 @@ Backends (``backend=``):
     :func:`dsl_explore._reference.count_per_axis`).
 ``"auto"`` (default)
     ``"triton"`` for CUDA float32/float16/bfloat16 tensors when triton imports, ``"cpu"`` for CPU
-    tensors when the C library builds, ``"torch"`` otherwise (e.g. CUDA float64, or a surrogate
+    tensors when the C library builds (every surrogate of :data:`FUSED_SURROGATES`), ``"torch"``
+    otherwise (e.g. CUDA float64, or a surrogate
     of the registry that is not in :data:`FUSED_SURROGATES`).
+
+The fused backends run as torch custom ops (:mod:`dsl_explore.kernels._op`:
+``torch.ops.dsl_explore.dsl_fused`` and ``dsl_fused_grad``, with fake implementations and an
+autograd formula), so ``torch.compile(fullgraph=True)`` traces a step that calls
+:func:`dsl_loss` or :func:`~dsl_explore.loss.directional_sign_loss`, and ``backend="auto"`` is
+the fused path by default on CPU (where a C compiler exists) and CUDA.
 
 Gradient modes (``fused_backward=``):
 
 ``True`` (default, *single pass*)
     When ``x`` (or ``y``) requires grad, the forward pass computes the loss and the gradient in one
-    pass, saving only the gradient; ``backward`` scales it by the upstream gradient in place, and
-    skips even that when the upstream gradient is 1 (checked on the device for CUDA: no host
-    synchronisation). fwd+bwd moves ``x``, ``y`` and the gradient once (``3 N`` elements). The
-    gradient buffer is written even if ``backward`` never runs.
+    pass; the first ``backward`` scales that buffer in place by the upstream gradient and hands it
+    to autograd without a copy, skipping even the scaling when the upstream gradient is 1 (checked
+    on the device for CUDA: no host synchronisation). fwd+bwd moves ``x``, ``y`` and the gradient
+    once (``3 N`` elements). A further backward through the same graph (``retain_graph=True``)
+    recomputes the gradient from ``x`` and ``y``; under ``torch.compile`` the backward graph is a
+    fused multiply by the upstream gradient.
 ``False`` (*two pass*)
     The forward pass computes only the loss and saves ``x`` and ``y``; the backward pass is one
     fused kernel over all axes (``5 N`` elements in total).
 
 Both are deterministic: per-program (Triton) or per-row (C) partial sums go to a buffer that is
 reduced in a fixed order, no floating-point atomics; counts are int64 end to end. No double
-backward (the hand-written gradient is not itself differentiable).
+backward: ``create_graph=True`` raises a RuntimeError that names ``backend="torch"`` (the
+reference, which supports it).
 
 Examples
 --------
