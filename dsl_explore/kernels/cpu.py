@@ -56,16 +56,15 @@ tanh costs 0.35 ns per value (old 0.38; a rational minimax form, 0.31 ns, was 6 
 saturation and failed the 3e-7 pin). The 4x target is not reached: see below.
 
 Where the time goes (``perf``, before issue 16): 97 % in the per-line difference loops
-(``pair_f32_tanh``), which are compute-bound: two ``tanh`` per difference at ~0.6 ns per value
-and core (an ``exp``, a division, ~25 vector operations; Zen 4 runs 512-bit operations on
-256-bit units). A 128^3 volume has 6.3 M differences, ~8 ms of core time, against a memory
-floor of ~1 ms. The gradient gather and write add ~1 ns per element, and the Python/torch side (a fresh gradient tensor written to
-cold memory, the partial sums, autograd) ~1-2 ms per call at these sizes. What would close the
-gap to the floor: a cheaper tanh (a table plus a short polynomial, or ``vscalefps``/``vrcp14ps``
-intrinsics instead of the integer exponent trick and the IEEE division), or ``softsign``, which
-already runs near the floor (the loss accepts any of the five surrogates). See the ``bench``
-module for the full table.
-"""
+(``pair_f32_tanh``), which are compute-bound: two ``tanh`` per difference at ~0.6 ns per value and
+core (an ``exp``, a division, ~25 vector operations; Zen 4 runs 512-bit operations on 256-bit
+units). A 128^3 volume has 6.3 M differences, ~8 ms of core time, against a memory floor of ~1 ms.
+The gradient gather and write add ~1 ns per element, and the Python/torch side (a fresh gradient
+tensor written to cold memory, the partial sums, autograd) ~1-2 ms per call at these sizes. What
+would close the gap to the floor: a cheaper tanh (a table plus a short polynomial, or
+``vscalefps``/``vrcp14ps`` intrinsics instead of the integer exponent trick and the IEEE division),
+or ``softsign``, which already runs near the floor (the loss accepts any of the five surrogates).
+See the ``bench`` module for the full table. """
 
 from __future__ import annotations
 
