@@ -26,7 +26,7 @@ XDIST_ARGS ?= -n 2 --dist loadfile
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test lint lab lock clean
+.PHONY: help install test lint lab lock clean gpu-check
 
 help: ## show this help
 	@echo "dsl_explore make targets:"
@@ -66,6 +66,9 @@ lint: $(STAMP) ## ruff, the import-linter contracts (layers, private names) and 
 	"$(BIN)/ruff" check .
 	"$(BIN)/lint-imports" --no-cache
 	"$(BIN)/mypy"
+
+gpu-check: $(STAMP) ## CUDA tests, kernel bench, training steps/s, reproduce --quick -> docs/perf/*.json
+	export PATH="$(abspath $(BIN)):$$PATH" MPLBACKEND=Agg; "$(BIN)/python" scripts/gpu-check
 
 lab: $(STAMP) ## JupyterLab on http://127.0.0.1:$(PORT) with a token (never 0.0.0.0)
 	scripts/ensure-browser

@@ -122,16 +122,6 @@ def dsl_term(
     return _dsl_term_ref(x, y, dim, k=check_k(k, dtype=x.dtype), surrogate=fn)
 
 
-def _fused_available(x: torch.Tensor, surrogate: str) -> bool:
-    """True when the Triton kernels can take this CUDA tensor (triton imports, fp32/16/bf16,
-    a surrogate the kernels implement)."""
-    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
-        return False
-    from dsl_explore.kernels import FUSED_SURROGATES, triton_available
-
-    return surrogate in FUSED_SURROGATES and triton_available()
-
-
 @overload
 def directional_sign_loss(
     x: torch.Tensor,
@@ -207,12 +197,15 @@ def directional_sign_loss(
         returns the ``"mean"`` value of every sample (the axes not in ``dims``), so
         ``reduction="none"`` followed by ``.mean()`` equals ``reduction="mean"``.
     backend : {"auto", "torch", "triton", "cpu"}, keyword-only
-        ``"auto"`` runs CUDA tensors through the fused Triton kernels of
-        :mod:`dsl_explore.kernels` (when triton imports; float32/float16/bfloat16) and everything
-        else through the plain torch implementation, which ``torch.compile`` can trace and which
-        supports double backward. ``"cpu"`` opts into the fused C path for CPU tensors (about
-        10x faster than eager torch, see :mod:`dsl_explore.kernels.cpu`; one backward per
-        forward), ``"torch"`` forces the reference.
+        ``"auto"`` (default) runs the fused kernels of :mod:`dsl_explore.kernels` wherever they
+        apply: CUDA float32/float16/bfloat16 tensors through Triton (when triton imports), CPU
+        tensors and numpy arrays through the C library (when a C compiler built it; about 10x
+        faster than eager torch per core, see :mod:`dsl_explore.kernels.cpu`), for the
+        surrogates of :data:`dsl_explore.kernels.FUSED_SURROGATES`; everything else through the
+        plain torch reference. Both are ``torch.compile``-traceable (the kernels are custom ops
+        with a fake implementation). ``"torch"`` forces the reference, which also supports double
+        backward (``create_graph=True``); the fused kernels raise a RuntimeError there.
+        ``"cpu"`` / ``"triton"`` force a fused backend (an error where it cannot run).
 
     Returns
     -------
@@ -263,18 +256,12 @@ def directional_sign_loss(
     dims_t = resolve_dims(x.ndim, dims, default="spatial")
     w = resolve_weights(weights, len(dims_t))
     check_choice(backend, "backend", BACKENDS)
-    use_kernels = backend in ("triton", "cpu") or (
-        backend == "auto"
-        and isinstance(x, torch.Tensor)
-        and x.is_cuda
-        and _fused_available(x, surrogate)
-    )
-    if use_kernels:
+    if backend != "torch":
         from dsl_explore import kernels
 
         opts: dict[str, Any] = {
             "k": k, "weights": w, "dims": dims_t, "surrogate": surrogate,
-            "reduction": reduction, "backend": "triton" if backend == "auto" else backend,
+            "reduction": reduction, "backend": backend,
         }
         if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
             return kernels.dsl_loss(x, y, **opts)

@@ -74,3 +74,20 @@ def test_cli_registers_every_bench(capsys):
     out = capsys.readouterr().out
     for name in ("kernels", "core", "ui"):
         assert name in out
+
+
+def test_cores_section(result):
+    """Per-core ratios and the 2-thread speedup, measured in one interleaved run, with the load
+    average (CPU runs only)."""
+    cores = result["cores"]
+    assert cores["copy_GBps_1thread"] > 0 and len(cores["load_average"]) == 2
+    assert [c["name"] for c in cores["cases"]] == list(TINY)
+    for c in cores["cases"]:
+        assert {"ours_1t", "ours_2t", "eager_1t", "copy_1t"} == set(c["ms"])
+        for t in c["ms"].values():
+            assert {"wall_min", "wall_median", "thread_cpu_min", "process_cpu_min"} <= set(t)
+        assert c["per_core"]["ours/floor"] > 0 and c["per_core"]["eager/ours"] > 0
+        assert c["two_threads"]["speedup_wall_min"] > 0
+        assert c["two_threads"]["cpu_2t_over_1t"] > 0
+    assert result["ph"]["ratio_1core"] > 0
+    assert "2-thread speedup" in bench.format_table(result)

@@ -399,7 +399,9 @@ class TestBackends:
         fast = directional_sign_loss(
             x, y, k=6.0, weights=(1.0, 0.5), reduction=reduction, backend="cpu"
         )
-        ref = directional_sign_loss(xr, y, k=6.0, weights=(1.0, 0.5), reduction=reduction)
+        ref = directional_sign_loss(
+            xr, y, k=6.0, weights=(1.0, 0.5), reduction=reduction, backend="torch"
+        )
         torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
         fast.sum().backward()
         ref.sum().backward()
@@ -412,3 +414,100 @@ class TestBackends:
         _assert_float32_within_bound(directional_sign_loss(x, y), x, y)
         with pytest.raises(ValueError, match="backend"):
             directional_sign_loss(x, y, backend="gpu")
+
+
+# --------------------------------------------------------------------------- the default fast path
+
+
+def _cpu_kernels() -> bool:
+    from dsl_explore.kernels import cpu
+
+    return cpu.available()
+
+
+needs_cpu_kernels = pytest.mark.skipif(not _cpu_kernels(), reason="no C compiler for the kernels")
+
+
+def _ops_called(fn) -> list[str]:
+    """The aten / custom ops that ``fn()`` dispatched, in order."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: list[str] = []
+
+    class Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Log():
+        fn()
+    return seen
+
+
+class TestDefaultFastPath:
+    @needs_cpu_kernels
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_default_cpu_call_goes_through_the_custom_op(self, dtype):
+        x = torch.rand(2, 1, 6, 7, dtype=dtype, requires_grad=True)
+        y = torch.rand(2, 1, 6, 7, dtype=dtype)
+        seen = _ops_called(lambda: directional_sign_loss(x, y).backward())
+        assert "dsl_explore.dsl_fused.default" in seen
+        assert not any(op.startswith("aten.tanh") for op in seen)  # not the reference
+        with torch.no_grad():
+            assert "dsl_explore.dsl_fused.default" in _ops_called(
+                lambda: directional_sign_loss(x, y, reduction="none"))
+        # surrogates without fused code, and backend="torch", take the reference
+        ref = _ops_called(lambda: directional_sign_loss(x, y, backend="torch"))
+        assert "dsl_explore.dsl_fused.default" not in ref and "aten.tanh.default" in ref
+
+    @needs_cpu_kernels
+    @pytest.mark.parametrize("fused_backward", [True, False])
+    def test_gradcheck_default_path(self, fused_backward):
+        from dsl_explore.kernels import dsl_loss
+
+        g = torch.Generator().manual_seed(3)
+        x = torch.rand(2, 1, 5, 4, dtype=torch.float64, generator=g, requires_grad=True)
+        y = torch.rand(2, 1, 5, 4, dtype=torch.float64, generator=g, requires_grad=True)
+        assert torch.autograd.gradcheck(
+            lambda a, b: dsl_loss(a, b, k=3.0, reduction="none", fused_backward=fused_backward),
+            (x, y), eps=1e-6, atol=1e-7, rtol=1e-5,
+        )
+
+    @needs_cpu_kernels
+    def test_double_backward_names_the_torch_backend(self):
+        """The fused gradient is not differentiable: gradgradcheck (create_graph=True) raises a
+        RuntimeError that names backend='torch', and passes on that backend."""
+        g = torch.Generator().manual_seed(4)
+        x = torch.rand(1, 1, 5, 4, dtype=torch.float64, generator=g, requires_grad=True)
+        y = torch.rand(1, 1, 5, 4, dtype=torch.float64, generator=g)
+        with pytest.raises(RuntimeError, match="backend='torch'"):
+            torch.autograd.gradgradcheck(lambda a: directional_sign_loss(a, y, k=3.0), (x,))
+        assert torch.autograd.gradgradcheck(
+            lambda a: directional_sign_loss(a, y, k=3.0, backend="torch"), (x,)
+        )
+
+    def test_compiled_training_step_fullgraph(self):
+        """torch.compile(fullgraph=True) of a step with MSE + DSL traces through the custom op (a
+        graph break would raise) and matches the eager reference."""
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Tanh(),
+                                    torch.nn.Conv2d(2, 1, 3, padding=1))
+        inp = torch.rand(2, 1, 12, 12)
+
+        def step(batch: torch.Tensor) -> torch.Tensor:
+            out = model(batch)
+            return torch.nn.functional.mse_loss(out, batch) + 0.5 * directional_sign_loss(
+                out, batch, k=8.0, weights=(1.0, 0.5))
+
+        compiled = torch.compile(step, fullgraph=True)
+        loss = compiled(inp)
+        loss.backward()
+        got = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        out = model(inp)
+        want = torch.nn.functional.mse_loss(out, inp) + 0.5 * directional_sign_loss(
+            out, inp, k=8.0, weights=(1.0, 0.5), backend="torch")
+        want.backward()
+        torch.testing.assert_close(loss.detach(), want.detach(), rtol=1e-5, atol=1e-6)
+        for a, p in zip(got, model.parameters(), strict=True):
+            torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-6)

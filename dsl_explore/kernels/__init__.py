@@ -19,24 +19,34 @@ Backends (``backend=``):
     :func:`dsl_explore._reference.count_per_axis`).
 ``"auto"`` (default)
     ``"triton"`` for CUDA float32/float16/bfloat16 tensors when triton imports, ``"cpu"`` for CPU
-    tensors when the C library builds, ``"torch"`` otherwise (e.g. CUDA float64, or a surrogate
+    tensors when the C library builds (every surrogate of :data:`FUSED_SURROGATES`), ``"torch"``
+    otherwise (e.g. CUDA float64, or a surrogate
     of the registry that is not in :data:`FUSED_SURROGATES`).
+
+The fused backends run as torch custom ops (:mod:`dsl_explore.kernels._op`:
+``torch.ops.dsl_explore.dsl_fused`` and ``dsl_fused_grad``, with fake implementations and an
+autograd formula), so ``torch.compile(fullgraph=True)`` traces a step that calls
+:func:`dsl_loss` or :func:`~dsl_explore.loss.directional_sign_loss`, and ``backend="auto"`` is
+the fused path by default on CPU (where a C compiler exists) and CUDA.
 
 Gradient modes (``fused_backward=``):
 
 ``True`` (default, *single pass*)
     When ``x`` (or ``y``) requires grad, the forward pass computes the loss and the gradient in one
-    pass, saving only the gradient; ``backward`` scales it by the upstream gradient in place, and
-    skips even that when the upstream gradient is 1 (checked on the device for CUDA: no host
-    synchronisation). fwd+bwd moves ``x``, ``y`` and the gradient once (``3 N`` elements). The
-    gradient buffer is written even if ``backward`` never runs.
+    pass; the first ``backward`` scales that buffer in place by the upstream gradient and hands it
+    to autograd without a copy, skipping even the scaling when the upstream gradient is 1 (checked
+    on the device for CUDA: no host synchronisation). fwd+bwd moves ``x``, ``y`` and the gradient
+    once (``3 N`` elements). A further backward through the same graph (``retain_graph=True``)
+    recomputes the gradient from ``x`` and ``y``; under ``torch.compile`` the backward graph is a
+    fused multiply by the upstream gradient.
 ``False`` (*two pass*)
     The forward pass computes only the loss and saves ``x`` and ``y``; the backward pass is one
     fused kernel over all axes (``5 N`` elements in total).
 
 Both are deterministic: per-program (Triton) or per-row (C) partial sums go to a buffer that is
 reduced in a fixed order, no floating-point atomics; counts are int64 end to end. No double
-backward (the hand-written gradient is not itself differentiable).
+backward: ``create_graph=True`` raises a RuntimeError that names ``backend="torch"`` (the
+reference, which supports it).
 
 Examples
 --------
@@ -71,7 +81,8 @@ from dsl_explore._validation import (
     resolve_dims,
     resolve_weights,
 )
-from dsl_explore.kernels._common import FUSED_SURROGATES, DSLFunction, Layout, Spec
+from dsl_explore.kernels import _op  # noqa: F401  (registers torch.ops.dsl_explore.*)
+from dsl_explore.kernels._common import FUSED_SURROGATES, Layout, Spec
 from dsl_explore.registry import REDUCTIONS, get_surrogate
 
 __all__ = [
@@ -124,6 +135,11 @@ def select_backend(x: torch.Tensor, backend: str = "auto", *, op: str = "loss") 
         if ok:
             return "cpu"
     return "torch"
+
+
+def _check_impl(name: str, x: torch.Tensor, op: str) -> None:
+    """Raise when backend ``name`` cannot take ``x`` (``_impl`` without building the object)."""
+    _impl(name, x, op)
 
 
 def _impl(name: str, x: torch.Tensor, op: str):
@@ -235,23 +251,23 @@ def dsl_loss(
                 f"{', '.join(map(repr, FUSED_SURROGATES))}); use backend='torch' or 'auto'"
             )
         name = "torch"
-    impl = _impl(name, x, "loss")
-    if impl is None:
+    if name == "torch":
         return dsl_torch(x, y, k=k, weights=w, dims=dims_t, surrogate=fn, reduction=reduction)
+    _check_impl(name, x, "loss")
     if y.dtype != x.dtype:
         y = y.to(x.dtype)
     lay = Layout.make(tuple(x.shape), dims_t)
-    spec = Spec.make(lay, k, w, surrogate, reduction)
     if lay.numel == 0:
-        return spec.zero_loss(x.device, x.dtype)
+        return Spec.make(lay, k, w, surrogate, reduction).zero_loss(x.device, x.dtype)
     grad_on = torch.is_grad_enabled()
-    need_gx = grad_on and x.requires_grad
-    need_gy = grad_on and y.requires_grad
-    if not (need_gx or need_gy):
-        out, _ = impl.run(lay.view4(x.detach()), lay.view4(y.detach()), spec, want_loss=True,
-                          want_grad=False, dtype=x.dtype)
-        return out
-    return DSLFunction.apply(x, y, spec, impl, bool(fused_backward), need_gx, need_gy)
+    single = bool(fused_backward)
+    gx_now = single and grad_on and x.requires_grad
+    gy_now = single and grad_on and y.requires_grad
+    weights_l = [1.0] * len(dims_t) if w is None else [float(v) for v in w]
+    out, _, _ = torch.ops.dsl_explore.dsl_fused(
+        x, y, list(dims_t), weights_l, float(k), surrogate, reduction, name, gx_now, gy_now
+    )
+    return out
 
 
 @overload

@@ -1,5 +1,6 @@
-"""What the backends share: the canonical ``(B, N0, N1, N2)`` layout, the reduction factors, the
-torch-side finish, and the autograd Function with its two gradient modes.
+"""What the backends share: the canonical ``(B, N0, N1, N2)`` layout, the reduction factors and
+the torch-side finish (the autograd formula and its two gradient modes live in
+:mod:`dsl_explore.kernels._op`).
 
 Layout
 ------
@@ -149,64 +150,3 @@ class Spec:
 def go_is_one(go: torch.Tensor) -> bool:
     """Host-side check used by the CPU path (free there: no device synchronisation)."""
     return bool((go == 1).all())
-
-
-class DSLFunction(torch.autograd.Function):
-    """The fused DSL with a hand-written gradient.
-
-    ``single_pass=True``: the forward pass computes the loss and the gradient (for an upstream
-    gradient of 1) in one pass over ``x`` and ``y`` and saves only the gradient; the backward pass
-    scales it in place by the upstream gradient, which the backend skips when that is 1 (the
-    Triton backend decides on the device, without a host synchronisation). ``single_pass=False``:
-    the forward pass computes only the loss and saves ``x`` and ``y``; the backward pass is one
-    fused kernel over all axes. No double backward (the gradient is not differentiable); the
-    single-pass mode allows one backward per forward (its buffer becomes ``x.grad``).
-    """
-
-    @staticmethod
-    def forward(ctx, x, y, spec, impl, single_pass, need_gx, need_gy):
-        lay = spec.layout
-        xl, yl = lay.view4(x), lay.view4(y)
-        ctx.spec, ctx.impl, ctx.single_pass = spec, impl, single_pass
-        ctx.need = (need_gx, need_gy)
-        if single_pass:
-            out, gx = impl.run(xl, yl, spec, want_loss=True, want_grad=need_gx, dtype=x.dtype)
-            gy = None
-            if need_gy:
-                _, gy = impl.run(yl, xl, spec, want_loss=False, want_grad=True, dtype=y.dtype)
-            ctx.grads = [gx, gy]
-        else:
-            out, _ = impl.run(xl, yl, spec, want_loss=True, want_grad=False, dtype=x.dtype)
-            ctx.save_for_backward(x, y)
-        return out
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, go):
-        spec, impl = ctx.spec, ctx.impl
-        lay = spec.layout
-        need_gx, need_gy = ctx.need
-        if ctx.single_pass:
-            if ctx.grads is None:
-                raise RuntimeError(
-                    "dsl_loss(fused_backward=True) computed its gradient in the forward pass and "
-                    "hands the buffer over on the first backward; a second backward through the "
-                    "same graph (retain_graph=True) needs fused_backward=False"
-                )
-            gx, gy = ctx.grads
-            ctx.grads = None  # drop our reference so autograd may take the buffer as is
-            if gx is not None:
-                gx = lay.unview4(impl.scale_(gx, go, spec))
-            if gy is not None:
-                gy = lay.unview4(impl.scale_(gy, go, spec))
-        else:
-            x, y = ctx.saved_tensors
-            xl, yl = lay.view4(x), lay.view4(y)
-            gx = gy = None
-            if need_gx:
-                _, g = impl.run(xl, yl, spec, want_loss=False, want_grad=True, go=go, dtype=x.dtype)
-                gx = lay.unview4(g)
-            if need_gy:
-                _, g = impl.run(yl, xl, spec, want_loss=False, want_grad=True, go=go, dtype=y.dtype)
-                gy = lay.unview4(g)
-        return gx, gy, None, None, None, None, None

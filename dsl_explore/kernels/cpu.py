@@ -47,17 +47,24 @@ loop: 20x or more of the floor. (b) would run the same C but pays ~30 s to compi
 version. (b') compiles in about a second and needs nothing beyond the C compiler that
 torch.compile's CPU backend needs anyway; numba is not a dependency and is not needed.
 
-Where the time goes (``perf``): 97 % in the per-line difference loops (``pair_f32_tanh``), which
-are compute-bound: two ``tanh`` per difference at ~0.6 ns per value and core (an ``exp``, a
-division, ~25 vector operations; Zen 4 runs 512-bit operations on 256-bit units). A 128^3 volume
-has 6.3 M differences, ~8 ms of core time, against a memory floor of ~1 ms. The gradient gather
-and write add ~1 ns per element, and the Python/torch side (a fresh gradient tensor written to
-cold memory, the partial sums, autograd) ~1-2 ms per call at these sizes. What would close the
-gap to the floor: a cheaper tanh (a table plus a short polynomial, or ``vscalefps``/``vrcp14ps``
-intrinsics instead of the integer exponent trick and the IEEE division), or ``softsign``, which
-already runs near the floor (the loss accepts any of the five surrogates). See the ``bench``
-module for the full table.
-"""
+Since issue 16 this path is the default on CPU (``backend="auto"``, through the custom op of
+:mod:`dsl_explore.kernels._op`), tanh is the leaner exp2-polynomial form (1.1e-7 absolute error
+over every float32 input) and the gradient's sign comes from ``k dx - k dy``. Re-measured per
+core in one interleaved run at load 8-9 (``bench_cpu_cores``): 2D 7.84 ms (5.8x the 1.36 ms
+floor), 3D 12.2 ms (9x); eager torch 8.1x / 12.8x slower in the same run. In isolation the new
+tanh costs 0.35 ns per value (old 0.38; a rational minimax form, 0.31 ns, was 6 ulps off near
+saturation and failed the 3e-7 pin). The 4x target is not reached: see below.
+
+Where the time goes (``perf``, before issue 16): 97 % in the per-line difference loops
+(``pair_f32_tanh``), which are compute-bound: two ``tanh`` per difference at ~0.6 ns per value and
+core (an ``exp``, a division, ~25 vector operations; Zen 4 runs 512-bit operations on 256-bit
+units). A 128^3 volume has 6.3 M differences, ~8 ms of core time, against a memory floor of ~1 ms.
+The gradient gather and write add ~1 ns per element, and the Python/torch side (a fresh gradient
+tensor written to cold memory, the partial sums, autograd) ~1-2 ms per call at these sizes. What
+would close the gap to the floor: a cheaper tanh (a table plus a short polynomial, or
+``vscalefps``/``vrcp14ps`` intrinsics instead of the integer exponent trick and the IEEE division),
+or ``softsign``, which already runs near the floor (the loss accepts any of the five surrogates).
+See the ``bench`` module for the full table. """
 
 from __future__ import annotations
 
@@ -294,7 +301,7 @@ _COUNT_TYPES = {
 
 
 class CpuBackend:
-    """Backend object used by :class:`~dsl_explore.kernels._common.DSLFunction`."""
+    """Backend object used by the custom ops of :mod:`dsl_explore.kernels._op`."""
 
     name = "cpu"
 

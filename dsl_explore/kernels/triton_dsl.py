@@ -88,7 +88,7 @@ def _cdiv(a: int, b: int) -> int:
 
 
 class TritonBackend:
-    """Backend object used by :class:`~dsl_explore.kernels._common.DSLFunction`."""
+    """Backend object used by the custom ops of :mod:`dsl_explore.kernels._op`."""
 
     name = "triton"
 
