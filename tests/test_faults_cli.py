@@ -221,7 +221,7 @@ def test_train_stopped_by_sigterm_saves_and_resumes(tmp_path):
         _wait(lambda: (run / "checkpoints").is_dir() and any(
             p.suffix == ".pt" for p in (run / "checkpoints").iterdir()), proc)
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
