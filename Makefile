@@ -19,6 +19,9 @@ TOKEN ?=
 PYTEST_ARGS ?=
 # Constraints file of tested versions; `make LOCK= test` installs unpinned.
 LOCK ?= constraints.txt
+# uv installs the packages when it is on PATH (about 3x faster than pip on a fresh venv);
+# `make UV= install` forces pip, which is also the fallback when uv fails.
+UV ?= $(shell command -v uv 2>/dev/null)
 # Two workers (CI has 2 cores); whole files go to one worker so module-scoped
 # fixtures (a JupyterLab server, a browser) start once.
 XDIST_ARGS ?= -n 2 --dist loadfile
@@ -39,7 +42,8 @@ help: ## show this help
 # torch: keep one that already imports; otherwise try the local wheel directory
 # that pip is configured with (find-links, CPU build) without touching an index.
 # Where there is none that attempt fails quickly and `pip install -e .[test]`
-# then picks whatever torch pip chooses for the machine.
+# then picks whatever torch pip chooses for the machine. The rest goes through uv
+# when present (it does not read pip's find-links, hence torch first with pip).
 $(STAMP): pyproject.toml $(LOCK)
 	@echo "==> installing dsl_explore[test] into $(VENV)"
 	@test -x "$(BIN)/python" || $(PYTHON) -m venv "$(VENV)"
@@ -50,7 +54,14 @@ $(STAMP): pyproject.toml $(LOCK)
 	  "$(BIN)/python" -m pip install --no-index --no-deps torch \
 	    || echo "==> no local torch wheel; pip will choose torch for this machine"; \
 	fi
-	"$(BIN)/python" -m pip install -e ".[test]" $(if $(LOCK),-c "$(LOCK)")
+	@if [ -n "$(UV)" ]; then \
+	  echo "==> installing with uv ($(UV))"; \
+	  "$(UV)" pip install --python "$(BIN)/python" -e ".[test]" $(if $(LOCK),-c "$(LOCK)") \
+	    || { echo "==> uv failed; installing with pip"; \
+	         "$(BIN)/python" -m pip install -e ".[test]" $(if $(LOCK),-c "$(LOCK)"); }; \
+	else \
+	  "$(BIN)/python" -m pip install -e ".[test]" $(if $(LOCK),-c "$(LOCK)"); \
+	fi
 	@touch "$@"
 
 install: $(STAMP) ## create the venv and install dsl_explore[test] (editable)

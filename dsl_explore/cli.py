@@ -12,9 +12,13 @@ its parser with ``subparsers.add_parser(...)`` and sets ``func=handler`` with
         p = subparsers.add_parser("bench", help="...")
         p.set_defaults(func=run_bench)
 
-Bad input (invalid config values, files that do not exist, a non-empty run directory, a
-corrupt checkpoint) prints one line ``dsl-explore: error: ...`` on stderr and exits with
-status 2; ``--debug`` shows the traceback instead. A failure during training exits with 1.
+Every error prints one line on stderr naming the input and what to do, never a traceback
+(``--debug`` shows one instead): bad input (invalid config values, files that do not exist or
+are not valid ``.npy``/``.npz``, a missing ``.npz`` key, a non-empty run directory, a corrupt
+checkpoint, sizes that cannot fit in memory) exits with status 2; a failure at run time (a
+failed training run, no space left, a read-only output directory, out of memory) exits with 1.
+``train`` stopped by Ctrl-C exits with 130, by SIGTERM with 143 and by SIGHUP with 129
+(128 + the signal number, as shells report it), after writing a checkpoint and the history.
 
 Examples
 --------
@@ -27,13 +31,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REGISTRARS", "build_parser", "main", "register"]
+__all__ = ["REGISTRARS", "build_parser", "error_message", "main", "register"]
 
 Registrar = Callable[[Any], None]
 
@@ -368,8 +373,89 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
             FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# errno -> what to do about it
+_OS_HINTS = {
+    errno.ENOSPC: "free some space or write somewhere else",
+    errno.EDQUOT: "free some space or write somewhere else",
+    errno.EROFS: "the file system is read-only: write somewhere else",
+    errno.EACCES: "check the permissions or write somewhere else",
+    errno.EPERM: "check the permissions or write somewhere else",
+}
+_MEMORY_HINT = "use smaller sizes (size, n_samples, batch_size) or a machine with more memory"
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = f" {exc.filename!r}" if exc.filename else ""
+    reason = exc.strerror or _first_line(exc)
+    hint = _OS_HINTS.get(exc.errno or 0)
+    return f"cannot write or read{where}: {reason}" + (f" ({hint})" if hint else "")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text
+    )
+
+
+def error_message(exc: BaseException, args: argparse.Namespace | None = None) -> tuple[str, int]:
+    """The one line ``dsl-explore`` prints for ``exc`` and the exit status.
+
+    2 for bad input (a bad value, path or file, a size that cannot fit in memory); 1 for a
+    failure at run time (no space left, a read-only output, out of memory, a failed training
+    run, an unexpected error); ``128 + signum`` for a run stopped by SIGTERM / SIGHUP
+    (:class:`~dsl_explore.training.Terminated`); 130 for Ctrl-C.
+
+    Examples
+    --------
+    >>> import errno
+    >>> error_message(OSError(errno.ENOSPC, "No space left on device", "out/a.png"))
+    ("dsl-explore: error: cannot write or read 'out/a.png': No space left on device (free some \
+space or write somewhere else)", 1)
+    """
+    from dsl_explore.training import Terminated, TrainingError
+
+    run_dir = getattr(args, "run_dir", None)
+    if isinstance(exc, Terminated):
+        saved = f"; checkpoint and history saved in {run_dir}" if run_dir else ""
+        return f"dsl-explore: {exc}{saved}", int(exc.code)  # type: ignore[arg-type]
+    if isinstance(exc, KeyboardInterrupt):
+        return "dsl-explore: interrupted", 130
+    if isinstance(exc, TrainingError):
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.errno in _OS_HINTS:
+            detail = _os_error_line(cause)
+        elif cause is not None and _is_out_of_memory(cause):
+            detail = f"out of memory ({_first_line(cause)}): {_MEMORY_HINT}"
+        else:
+            detail = _first_line(exc)
+        return (f"dsl-explore: training failed at step {exc.step}: {detail} "
+                "(use --debug for the traceback)"), 1
+    if isinstance(exc, _bad_input_types()):
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename:
+            return f"dsl-explore: error: {_os_error_line(exc)}", 2
+        return f"dsl-explore: error: {_first_line(exc)}", 2
+    if isinstance(exc, OSError):
+        return f"dsl-explore: error: {_os_error_line(exc)}", 1
+    if _is_out_of_memory(exc):
+        return f"dsl-explore: out of memory ({_first_line(exc)}): {_MEMORY_HINT}", 1
+    return (f"dsl-explore: internal error: {type(exc).__name__}: {_first_line(exc)} (use "
+            "--debug for the traceback, and please report it)"), 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``dsl-explore`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``dsl-explore`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Every error prints one line on stderr (:func:`error_message`), never a traceback unless
+    ``--debug`` is given.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -377,20 +463,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     try:
         return int(args.func(args))
-    except Exception as exc:
-        from dsl_explore.training import TrainingError
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+        from dsl_explore.training import Terminated
 
-        if args.debug:
+        if args.debug and not isinstance(exc, Terminated):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, TrainingError):
-            print(f"dsl-explore: training failed: {first} (use --debug for the traceback)",
-                  file=sys.stderr)
-            return 1
-        if isinstance(exc, _bad_input_types()):
-            print(f"dsl-explore: error: {first}", file=sys.stderr)
-            return 2
-        raise
+        if isinstance(exc, SystemExit) and not isinstance(exc, Terminated):
+            raise
+        line, status = error_message(exc, args)
+        print(line, file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":  # pragma: no cover

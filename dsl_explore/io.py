@@ -6,6 +6,10 @@
   as it was. Parent directories are created when missing (``mkdir -p``).
 - :func:`atomic_write_json`: the same for a JSON document, after :func:`jsonable` has turned
   NaN/inf into ``null``, tuples into lists and numpy scalars into Python numbers.
+- :func:`is_temp_name` / :func:`remove_stale_temps`: the temporary files an interrupted write
+  (a crash, ``kill -9``) leaves behind, ``.<name>.<8 random chars>.tmp``, and their removal.
+- :func:`write_checksum` / :func:`verify_checksum`: a ``<name>.sha256`` sidecar next to a file,
+  in ``sha256sum`` format (so ``sha256sum -c step_00000008.pt.sha256`` checks it by hand).
 
 This is the bottom layer of the package: it imports only the standard library and numpy, so
 training, experiments and export all write their files through it.
@@ -14,9 +18,11 @@ training, experiments and export all write their files through it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -30,12 +36,18 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "check_path",
+    "is_temp_name",
     "jsonable",
+    "remove_stale_temps",
+    "verify_checksum",
+    "write_checksum",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-
+# tempfile.NamedTemporaryFile(prefix=".<name>.", suffix=".tmp"): 8 characters of
+# tempfile's alphabet (lower-case letters, digits, underscore) between the two.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
 
 
 def _current_umask() -> int:
@@ -172,6 +184,103 @@ def atomic_write_text(path: PathLike, text: str, *, encoding: str = "utf-8") -> 
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     return atomic_write_bytes(path, text.encode(encoding))
+
+
+def is_temp_name(name: str, target: str | None = None) -> bool:
+    """Whether ``name`` is a temporary file of :func:`atomic_write_bytes` (of ``target`` if given).
+
+    Examples
+    --------
+    >>> is_temp_name(".step_00000008.pt.k2x_9abc.tmp"), is_temp_name("step_00000008.pt")
+    (True, False)
+    >>> is_temp_name(".history.json.abcd1234.tmp", target="history.json")
+    True
+    """
+    m = _TEMP_NAME.fullmatch(name)
+    return m is not None and (target is None or m.group("target") == target)
+
+
+def remove_stale_temps(directory: PathLike) -> list[Path]:
+    """Delete the temporary files interrupted atomic writes left in ``directory``.
+
+    Only the files directly in ``directory`` whose names match :func:`is_temp_name` are removed
+    (no subdirectories, nothing else); call it where no write is in progress (when a run starts
+    or resumes). A missing directory is fine.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     d = pathlib.Path(tmp)
+    ...     for n in (".a.pt.abcd1234.tmp", "a.pt", "notes.tmp"):
+    ...         _ = (d / n).write_bytes(b"")
+    ...     print([p.name for p in remove_stale_temps(d)], sorted(p.name for p in d.iterdir()))
+    ['.a.pt.abcd1234.tmp'] ['a.pt', 'notes.tmp']
+    """
+    d = Path(directory)
+    removed: list[Path] = []
+    try:
+        entries = list(d.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for f in entries:
+        if is_temp_name(f.name) and f.is_file() and not f.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+                removed.append(f)
+    return removed
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def write_checksum(path: PathLike, data: bytes | bytearray | memoryview | None = None) -> Path:
+    """Write ``<path>.sha256`` (atomically): the SHA-256 of ``data`` (default: the file's bytes).
+
+    The line is ``<hex digest>  <file name>``, the format of ``sha256sum``. Write the file
+    first, then its checksum: a crash in between leaves a complete file without a checksum
+    (read as unverified), never a checksum of a file that is not there.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     f = atomic_write_bytes(pathlib.Path(tmp) / "a.bin", b"abc")
+    ...     print(write_checksum(f).read_text()[:16], verify_checksum(f))
+    ba7816bf8f01cfea True
+    """
+    p = check_path(path)
+    digest = hashlib.sha256(p.read_bytes() if data is None else data).hexdigest()
+    return atomic_write_text(_checksum_path(p), f"{digest}  {p.name}\n")
+
+
+def verify_checksum(
+    path: PathLike, data: bytes | bytearray | memoryview | None = None
+) -> bool | None:
+    """Check ``data`` (default: the file's bytes) against ``<path>.sha256``.
+
+    Returns
+    -------
+    bool or None
+        True if it matches, False if it does not (or the sidecar is unreadable), None when
+        there is no sidecar (a file written before checksums were kept: unverified).
+    """
+    p = check_path(path)
+    side = _checksum_path(p)
+    try:
+        text = side.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return False
+    want = text.split()[0].lower() if text.split() else ""
+    return hashlib.sha256(p.read_bytes() if data is None else data).hexdigest() == want
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -41,6 +41,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -196,10 +197,26 @@ def _read_config(run_dir: Path) -> Any:
 
 
 def _read_history(run_dir: Path, ckpt: Mapping[str, Any], spatial_dims: int) -> dict[str, Any]:
+    """``history.json`` (verified against ``history.json.sha256`` when there is one), or the
+    checkpoint's history when the file is missing."""
+    from dsl_explore.io import verify_checksum
     from dsl_explore.training.metrics import upgrade_history
 
     path = run_dir / "history.json"
-    if not path.is_file():
+    raw: bytes | None = None
+    if path.is_file():
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise RunDirError(
+                f"run directory {str(run_dir)!r}: history.json is corrupt: {exc}"
+            ) from exc
+        if verify_checksum(path, raw) is False:
+            raise RunDirError(
+                f"run directory {str(run_dir)!r}: history.json is corrupt: its SHA-256 does not "
+                "match history.json.sha256 (it changed after it was written)"
+            )
+    if raw is None:
         hist = ckpt.get("history")
         if isinstance(hist, dict) and "steps" in hist:
             upgrade_history(hist, spatial_dims=spatial_dims,
@@ -207,8 +224,8 @@ def _read_history(run_dir: Path, ckpt: Mapping[str, Any], spatial_dims: int) -> 
             return hist
         raise RunDirError(f"run directory {str(run_dir)!r} has no history.json")
     try:
-        hist = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        hist = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunDirError(
             f"run directory {str(run_dir)!r}: history.json is corrupt: {exc}"
         ) from exc
@@ -404,7 +421,8 @@ def export_run(
         Any of ``"png"``, ``"svg"``, ``"pdf"``, ``"html"`` (a comma-separated string works
         too). Static formats need Chrome/Chromium; HTML needs nothing.
     out_dir : str or os.PathLike, optional
-        Where the files go; default ``run_dir/figures``. Created when missing.
+        Where the files go; default ``run_dir/figures``. Created when missing, and removed
+        again (with what was written into it) when the export fails, e.g. on a full disk.
     sample, data, slice_index
         See :func:`run_figures`.
     scale : float, optional
@@ -436,7 +454,37 @@ def export_run(
     fmts = _parse_formats(formats, FIGURE_FORMATS)
     figs = run_figures(run_dir, sample=sample, data=data, slice_index=slice_index)
     out = Path(run_dir) / "figures" if out_dir is None else Path(out_dir)
-    return save_figures(figs, out, formats=fmts, scale=scale)
+    created = _missing_dirs(out)
+    try:
+        return save_figures(figs, out, formats=fmts, scale=scale)
+    except BaseException:
+        _undo_created(created, [f"{name}.{fmt}" for name in figs for fmt in fmts])
+        raise
+
+
+def _missing_dirs(d: Path) -> list[Path]:
+    """``d`` and those of its parents that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    return missing
+
+
+def _undo_created(created: list[Path], names: list[str]) -> None:
+    """After a failed export: remove the directories it created (deepest first) with the
+    files it wrote into the newest one, so that no empty or half-filled output is left."""
+    from dsl_explore.io import is_temp_name
+
+    if not created:
+        return
+    with contextlib.suppress(OSError):
+        for f in created[0].iterdir():
+            if f.name in names or is_temp_name(f.name):
+                f.unlink()
+    for d in created:
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only when empty
 
 
 def _parse_formats(formats: str | Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:

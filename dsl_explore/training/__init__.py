@@ -77,6 +77,7 @@ from dsl_explore.training.config import (
     RESUME_OVERRIDABLE,
     TrainingConfig,
 )
+from dsl_explore.training.control import Terminated
 from dsl_explore.training.errors import CheckpointError, TrainingError
 from dsl_explore.training.evaluate import evaluate_model
 from dsl_explore.training.inputs import make_training_data, resolve_device
@@ -94,6 +95,7 @@ __all__ = [
     "Metric",
     "SingleProcessStepper",
     "Stepper",
+    "Terminated",
     "TrainingConfig",
     "TrainingError",
     "TrainingRun",

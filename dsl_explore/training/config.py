@@ -23,7 +23,7 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     tomllib = None  # type: ignore[assignment,unused-ignore]
 
-from dsl_explore._validation import check_float, check_int, resolve_weights
+from dsl_explore._validation import check_allocation, check_float, check_int, resolve_weights
 from dsl_explore.data import DATASET_KINDS
 from dsl_explore.loss import SURROGATES
 from dsl_explore.registry import LOSS_KINDS
@@ -35,8 +35,10 @@ __all__ = [
     "LOSSES",
     "RESUME_OVERRIDABLE",
     "TrainingConfig",
+    "check_data_memory",
     "config_float",
     "config_int",
+    "data_nbytes",
 ]
 
 LOSSES = LOSS_KINDS
@@ -340,6 +342,56 @@ class TrainingConfig:
     def replace(self, **changes: Any) -> TrainingConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
+
+
+# Bytes per element of generated data: the float32 dataset, the generator's float64 work
+# array, and the float32 train/validation copies of the split.
+_DATA_BYTES_PER_ELEMENT = 4 + 8 + 4
+
+
+def _sizes(config: TrainingConfig) -> tuple[int, ...]:
+    size = config.size  # a tuple once validated
+    return (size,) * config.spatial_dims if isinstance(size, int) else tuple(size)
+
+
+def data_nbytes(config: TrainingConfig) -> int:
+    """Bytes of host memory generating the data of ``config`` takes at least.
+
+    ``n_samples * prod(size) * 16``: the float32 dataset (4 bytes an element), the generator's
+    float64 work array (8) and the float32 train/validation split (4). Generators with several
+    components per sample take more; the model and its activations are not counted.
+
+    Examples
+    --------
+    >>> data_nbytes(TrainingConfig(spatial_dims=2, size=32, n_samples=10))
+    163840
+    """
+    return int(config.n_samples) * math.prod(_sizes(config)) * _DATA_BYTES_PER_ELEMENT
+
+
+def check_data_memory(config: TrainingConfig) -> None:
+    """Refuse, before anything is allocated, a config whose data cannot fit in memory.
+
+    Raises
+    ------
+    dsl_explore._validation.InsufficientMemoryError
+        A ``ValueError`` naming ``n_samples`` and ``size`` and what is available.
+
+    Examples
+    --------
+    >>> check_data_memory(TrainingConfig(spatial_dims=1, size=64, n_samples=10**11))
+    Traceback (most recent call last):
+    ...
+    dsl_explore._validation.InsufficientMemoryError: generating the data of config fields \
+'n_samples' (100000000000) and 'size' ((64,)) needs 93.1 TiB, but only ... is available; \
+lower n_samples or size
+    """
+    what = (f"generating the data of config fields 'n_samples' ({config.n_samples}) and 'size' "
+            f"({_sizes(config)})")
+    try:
+        check_allocation(data_nbytes(config), what)
+    except MemoryError as exc:
+        raise type(exc)(f"{exc}; lower n_samples or size") from None
 
 
 def _read_toml(source: str | os.PathLike[str]) -> dict[str, Any]:

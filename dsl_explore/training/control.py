@@ -9,22 +9,84 @@ through :meth:`BackgroundRun._in_worker`.
 A failure in the thread is kept in :attr:`BackgroundRun.error` and re-raised in the caller as
 :class:`~dsl_explore.training.TrainingError` by :meth:`~BackgroundRun.join` /
 :meth:`~BackgroundRun.raise_if_failed`, chained to the original exception.
+
+Signals. :meth:`BackgroundRun.run` called from the main thread treats SIGTERM and SIGHUP (what
+job schedulers, ``torchrun`` and a closed terminal send) like Ctrl-C: the current step
+finishes, the final files are written (:meth:`BackgroundRun._save_final`), and
+:class:`Terminated` is raised, a :class:`SystemExit` whose code is ``128 + signal number``
+(143 for SIGTERM, 129 for SIGHUP, as shells report them), so an uncaught one ends a script with
+that status. A second signal abandons the step at once (the files are still written).
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from dsl_explore.training.errors import TrainingError
 
-__all__ = ["BackgroundRun"]
+__all__ = ["TERMINATE_SIGNALS", "BackgroundRun", "Terminated"]
 
 _R = TypeVar("_R", bound="BackgroundRun")
+
+TERMINATE_SIGNALS = ("SIGTERM", "SIGHUP")
+"""The signals :meth:`BackgroundRun.run` handles like Ctrl-C (where the platform has them)."""
+
+
+class Terminated(SystemExit):
+    """A run stopped by SIGTERM or SIGHUP after writing its files; ``code`` is ``128 + signum``.
+
+    Attributes
+    ----------
+    signum : int
+        The signal received.
+    step : int
+        The steps completed when the run stopped.
+
+    Examples
+    --------
+    >>> import signal
+    >>> exc = Terminated(signal.SIGTERM, step=12)
+    >>> exc.code, str(exc)
+    (143, 'terminated by SIGTERM at step 12')
+    """
+
+    def __init__(self, signum: int, *, step: int) -> None:
+        super().__init__(128 + int(signum))
+        self.signum = int(signum)
+        self.step = int(step)
+
+    def __str__(self) -> str:
+        try:
+            name = signal.Signals(self.signum).name
+        except ValueError:
+            name = f"signal {self.signum}"
+        return f"terminated by {name} at step {self.step}"
+
+
+@contextlib.contextmanager
+def _signals_handled(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Install ``handler`` for :data:`TERMINATE_SIGNALS` while the block runs (main thread only;
+    elsewhere Python cannot handle signals and nothing changes); restore the old handlers."""
+    old: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in TERMINATE_SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            with contextlib.suppress(ValueError, OSError):
+                old[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, signal.SIG_DFL if h is None else h)
 
 
 class BackgroundRun:
@@ -51,6 +113,7 @@ class BackgroundRun:
         self._requests: list[tuple[Callable[[], Any], dict[str, Any]]] = []
         self.error: BaseException | None = None
         self._error_tb = ""
+        self._signal: int | None = None
         self.state = "created"
 
     # -- hooks of a subclass -------------------------------------------------------------------
@@ -91,22 +154,38 @@ class BackgroundRun:
         return self
 
     def run(self: _R) -> _R:
-        """Run in the calling thread until done (Ctrl-C stops it and saves, then re-raises)."""
+        """Run in the calling thread until done.
+
+        Ctrl-C stops it and saves, then re-raises the KeyboardInterrupt. From the main thread,
+        SIGTERM and SIGHUP stop it after the current step and save, then raise
+        :class:`Terminated` (exit status 143 / 129 when uncaught).
+        """
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 raise RuntimeError("the run is already running in the background")
             self._stop_flag = False
+            self._signal = None
             self.state = "running"
-        try:
-            self._loop()
-        except KeyboardInterrupt:
-            self._finish("stopped")
-            raise
-        except BaseException as exc:
-            self._fail(exc)
-            self.raise_if_failed()
-        self._finish("finished" if self._completed() else "stopped")
+        with _signals_handled(self._on_terminate_signal):
+            try:
+                self._loop()
+            except (KeyboardInterrupt, Terminated):
+                self._finish("stopped")
+                raise
+            except BaseException as exc:
+                self._fail(exc)
+                self.raise_if_failed()
+            self._finish("finished" if self._completed() else "stopped")
+        if self._signal is not None:
+            raise Terminated(self._signal, step=self.step)
         return self
+
+    def _on_terminate_signal(self, signum: int, frame: Any) -> None:
+        """SIGTERM / SIGHUP in :meth:`run`: stop after this step; a second one stops now."""
+        if self._signal is not None:
+            raise Terminated(signum, step=self.step)
+        self._signal = signum
+        self._stop_flag = True  # no lock: a signal handler must not wait for one
 
     def pause(self, wait: bool = True, timeout: float | None = 30.0) -> None:
         """Pause after the current step (buffers are flushed); ``wait`` until it has paused."""

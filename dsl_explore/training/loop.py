@@ -34,6 +34,9 @@ from dsl_explore.training.step import Stepper
 
 __all__ = ["TrainingLoop", "progress_postfix"]
 
+_MAX_BUFFER_ROWS = 4096
+"""The most loss rows kept on the device between two host transfers."""
+
 
 def progress_postfix(snapshot: dict[str, Any] | None) -> dict[str, str]:
     """The progress-bar fields of a snapshot: the total loss and the metrics with a ``short``
@@ -79,7 +82,10 @@ class TrainingLoop(BackgroundRun):
         self.step = 0
         self._val_fixed = val_fixed
         self._history = new_history(config.loss)
-        self._buffer = LossBuffer(config.eval_every, config.loss, stepper.device)
+        # eval_every rows at most, and never more than _MAX_BUFFER_ROWS: a full buffer is flushed
+        # (eval_every = 10**12 must not allocate 10**12 rows)
+        self._buffer = LossBuffer(min(config.eval_every, _MAX_BUFFER_ROWS), config.loss,
+                                  stepper.device)
         self._live = LiveSettings()
         self._snapshot: dict[str, Any] | None = None
         self._train_seconds, self._timed_steps = 0.0, 0

@@ -11,6 +11,7 @@ The run wires the pieces of :mod:`dsl_explore.training` together: the thread and
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,18 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from dsl_explore.io import atomic_write_json, atomic_write_text
+from dsl_explore.io import atomic_write_json, atomic_write_text, remove_stale_temps, write_checksum
 from dsl_explore.training.checkpoint import (
     CKPT_FORMAT,
     Checkpointer,
     capture_rng,
     load_checkpoint,
+    load_newest_intact,
     restore_rng,
     resume_config,
     resume_dir,
     save_checkpoint,
 )
-from dsl_explore.training.config import TrainingConfig
+from dsl_explore.training.config import ARRAY_DATA, TrainingConfig, check_data_memory
 from dsl_explore.training.errors import CheckpointError
 from dsl_explore.training.history import (
     history_csv,
@@ -41,6 +43,8 @@ from dsl_explore.training.metrics import METRICS_VERSION, upgrade_history
 from dsl_explore.training.step import SingleProcessStepper, build_training_model
 
 __all__ = ["TrainingRun", "train"]
+
+log = logging.getLogger("dsl_explore.training")
 
 
 def _as_config(config: TrainingConfig | Mapping[str, Any]) -> TrainingConfig:
@@ -68,6 +72,8 @@ def _check_run_dir(
 
 
 def _training_arrays(config: TrainingConfig, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    if data is None and config.data_path is None and config.data != ARRAY_DATA:
+        check_data_memory(config)  # before the generator allocates anything
     train_arr, val_arr = make_training_data(config, data)
     if config.batch_size > train_arr.shape[0]:
         raise ValueError(
@@ -168,12 +174,15 @@ class TrainingRun(TrainingLoop):
             Unreadable / corrupt file, or a checkpoint of another model or config. Nothing is
             written in that case.
         """
-        ckpt = load_checkpoint(path)
+        ckpt, skipped = _load_for_resume(path)
         new_cfg = resume_config(ckpt, config, overrides)
         out_dir, same_dir = resume_dir(Path(ckpt["path"]), run_dir)
         state = {**ckpt, "_same_dir": same_dir}
-        return cls(new_cfg, run_dir=out_dir, progress=progress, overwrite=overwrite, data=data,
-                   _resume=state)
+        run = cls(new_cfg, run_dir=out_dir, progress=progress, overwrite=overwrite, data=data,
+                  _resume=state)
+        if skipped:
+            _record_skipped(run, skipped)
+        return run
 
     def _load_state(self, ckpt: Mapping[str, Any]) -> None:
         self.stepper.load_state_dict(ckpt, lr=self.config.lr)
@@ -226,6 +235,8 @@ class TrainingRun(TrainingLoop):
         for t in targets:
             if t.suffix == ".json":  # the file says which metric definitions it holds
                 atomic_write_json(t, {**hist, "metrics_version": METRICS_VERSION})
+                if path is None:  # the run directory's history.json: with its checksum
+                    write_checksum(t)
             else:
                 atomic_write_text(t, history_csv(hist))
         return targets
@@ -253,6 +264,7 @@ class TrainingRun(TrainingLoop):
         if self.run_dir is None or self._checkpointer is None or self._wrote_config:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_files(self.run_dir)
         if self._overwrite and self.step == 0:
             self._checkpointer.clear()
         atomic_write_text(self.run_dir / "config.toml", self.config.to_toml())
@@ -289,6 +301,32 @@ class TrainingRun(TrainingLoop):
     def _save_after_failure(self) -> None:
         if self.run_dir is not None:  # keep what we have: history (the last checkpoint stays)
             self.save_history()
+
+
+def _load_for_resume(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[str]]:
+    """A checkpoint file as is; for a run directory, its newest intact checkpoint and the
+    reasons the newer ones were skipped (each logged as a warning)."""
+    if not Path(path).is_dir():
+        return load_checkpoint(path), []
+    ckpt, skipped = load_newest_intact(path)
+    for why in skipped:
+        log.warning("skipped a checkpoint while resuming from %s: %s", ckpt["path"], why)
+    return ckpt, skipped
+
+
+def _record_skipped(run: TrainingRun, skipped: list[str]) -> None:
+    """An event in the history: which newer checkpoints the resumed run skipped, and why."""
+    with run._lock:
+        run._history["events"].append({
+            "step": run.step, "event": "checkpoint skipped", "skipped": list(skipped),
+        })
+
+
+def _remove_stale_files(run_dir: Path) -> None:
+    """Delete what interrupted atomic writes left in the run directory and its checkpoints."""
+    for d in (run_dir, run_dir / "checkpoints"):
+        for f in remove_stale_temps(d):
+            log.info("removed the stale partial file %s", f)
 
 
 def train(
