@@ -19,9 +19,10 @@ TOKEN ?=
 PYTEST_ARGS ?=
 # Constraints file of tested versions; `make LOCK= test` installs unpinned.
 LOCK ?= constraints.txt
-# uv installs the packages when it is on PATH (about 3x faster than pip on a fresh venv);
-# `make UV= install` forces pip, which is also the fallback when uv fails.
-UV ?= $(shell command -v uv 2>/dev/null)
+# uv installs the packages (about 3x faster than pip on a fresh venv): UV=auto takes the uv on
+# PATH, else installs uv into the venv with pip first (a few seconds); `make UV= install` forces
+# pip, which is also the fallback when uv fails.
+UV ?= auto
 # Two workers (CI has 2 cores); whole files go to one worker so module-scoped
 # fixtures (a JupyterLab server, a browser) start once.
 XDIST_ARGS ?= -n 2 --dist loadfile
@@ -54,9 +55,16 @@ $(STAMP): pyproject.toml $(LOCK)
 	  "$(BIN)/python" -m pip install --no-index --no-deps torch \
 	    || echo "==> no local torch wheel; pip will choose torch for this machine"; \
 	fi
-	@if [ -n "$(UV)" ]; then \
-	  echo "==> installing with uv ($(UV))"; \
-	  "$(UV)" pip install --python "$(BIN)/python" -e ".[test]" $(if $(LOCK),-c "$(LOCK)") \
+	@uv="$(UV)"; \
+	if [ "$$uv" = auto ]; then \
+	  uv="$$(command -v uv || true)"; \
+	  if [ -z "$$uv" ] && "$(BIN)/python" -m pip install -q uv >/dev/null 2>&1; then \
+	    uv="$(BIN)/uv"; \
+	  fi; \
+	fi; \
+	if [ -n "$$uv" ]; then \
+	  echo "==> installing with uv ($$uv)"; \
+	  "$$uv" pip install --python "$(BIN)/python" -e ".[test]" $(if $(LOCK),-c "$(LOCK)") \
 	    || { echo "==> uv failed; installing with pip"; \
 	         "$(BIN)/python" -m pip install -e ".[test]" $(if $(LOCK),-c "$(LOCK)"); }; \
 	else \
