@@ -101,3 +101,22 @@ def test_a_global_batch_the_world_does_not_divide_is_refused(tmp_path):
                                str(tmp_path / "run"), "--no-progress"], log=tmp_path / "log")
     assert rc != 0
     assert "must be a multiple of the world size (2)" in out
+
+
+def test_cli_train_nproc_launches_torchrun(tmp_path, monkeypatch, capfd):
+    from _torchrun import ROOT
+
+    from dsl_explore.cli import main
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    argv = ["train", "--nproc", "1", "--run-dir", str(tmp_path / "run"), "--no-progress",
+            "--spatial-dims", "1", "--size", "32", "--n-samples", "24", "--batch-size", "4",
+            "--base-channels", "2", "--compression", "4", "--steps", "4", "--eval-every", "2",
+            "--device", "cpu"]
+    assert main(argv) == 0
+    out, err = capfd.readouterr()
+    assert "torch.distributed.run --standalone --nproc-per-node 1 -m dsl_explore.train" in err
+    assert "done: 4 steps on 1 process(es) (gloo)" in out
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["step"] == 4
+    assert main(["train", "--nproc", "0", "--run-dir", str(tmp_path / "x")]) == 2
