@@ -73,6 +73,8 @@ class SignMismatchRate(Metric):
     is_differentiable = False
     higher_is_better = False
     full_state_update = False
+    mismatches: torch.Tensor
+    differences: torch.Tensor
 
     def __init__(self, spatial_dims: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -112,6 +114,8 @@ class BettiError(Metric):
     is_differentiable = False
     higher_is_better = False
     full_state_update = False
+    per_dim_sum: torch.Tensor
+    samples: torch.Tensor
 
     def __init__(self, spatial_dims: int, *, thresholds: int = 16, **kwargs: Any) -> None:
         super().__init__(**kwargs)

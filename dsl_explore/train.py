@@ -67,7 +67,7 @@ def _build(args: argparse.Namespace, rank: int) -> Any:
     source = args.resume
     if source is None and not args.overwrite and list_checkpoints(args.run_dir):
         source = args.run_dir
-    opts = {"progress": rank == 0 and not args.no_progress, "live_files": True,
+    opts: dict[str, Any] = {"progress": rank == 0 and not args.no_progress, "live_files": True,
             "tensorboard": not args.no_tensorboard, "writer": rank == 0}
     if source is not None:
         run = TrainingRun.from_checkpoint(source, run_dir=args.run_dir, config=base,
