@@ -102,6 +102,14 @@ class TrainingRun(TrainingLoop):
     data : array or tensor, optional
         Training data ``(N, C, *spatial)`` (or anything :func:`~dsl_explore.data.load_array`
         reads) instead of the config's generator; ``config.data`` should be ``"array"``.
+    live_files : bool
+        Also keep ``history.json``, ``snapshot.npz`` and ``status.json`` up to date while it
+        runs, for followers in other processes (:mod:`~dsl_explore.training.follow`).
+    tensorboard : bool
+        Also write TensorBoard events to ``run_dir/tensorboard`` (skipped without the
+        ``tensorboard`` package; :mod:`~dsl_explore.training.tensorboard`).
+    writer : bool
+        ``False``: write nothing at all (the ranks other than 0 of a distributed run).
 
     Attributes
     ----------
