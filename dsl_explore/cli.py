@@ -133,6 +133,11 @@ def add_train_parser(subparsers: Any) -> None:
         help="continue from a checkpoint file (or a run directory's newest checkpoint)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--nproc", type=int, default=None, metavar="N",
+        help="train on N processes with DDP (one per device) through torchrun "
+             "(`torchrun --nproc-per-node N -m dsl_explore.train`); rerunning resumes",
+    )
     _config_flags(p)
     p.set_defaults(func=_cmd_train)
 
@@ -158,6 +163,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     flags = _flag_values(args)
     base = TrainingConfig.from_toml(args.config) if args.config is not None else None
+    if getattr(args, "nproc", None) is not None:
+        return _launch_torchrun(args, flags, base)
     if args.resume is not None:
         bad = sorted(set(flags) - set(RESUME_OVERRIDABLE))
         if bad:
@@ -197,6 +204,66 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"{last.get('betti_total', float('nan')):.4g}; wrote {args.run_dir}"
     )
     return 0
+
+
+def torchrun_command(nproc: int, train_args: Sequence[str]) -> list[str]:
+    """``python -m torch.distributed.run --standalone --nproc-per-node N -m dsl_explore.train
+    ...``: one node, a rendezvous on a free local port.
+
+    Examples
+    --------
+    >>> torchrun_command(2, ["--run-dir", "out"])[1:7]
+    ['-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '2', '-m']
+    """
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc-per-node", str(nproc), "-m", "dsl_explore.train", *train_args]
+
+
+def _launch_torchrun(args: argparse.Namespace, flags: dict[str, Any], base: Any) -> int:
+    """``train --nproc N``: write the config to a temporary TOML file and run
+    :mod:`dsl_explore.train` under torchrun as a subprocess; its exit status is ours."""
+    import subprocess
+    import tempfile
+
+    from dsl_explore.training import RESUME_OVERRIDABLE, TrainingConfig
+
+    if args.nproc < 1:
+        raise UsageError(f"--nproc must be >= 1, got {args.nproc}")
+    train_args = ["--run-dir", str(args.run_dir)]
+    train_args += ["--overwrite"] * bool(args.overwrite) + ["--no-progress"] * args.no_progress
+    with tempfile.TemporaryDirectory(prefix="dsl-explore-") as tmp:
+        if args.resume is not None:
+            bad = sorted(set(flags) - set(RESUME_OVERRIDABLE))
+            if bad:
+                raise UsageError(f"with --resume only {', '.join(RESUME_OVERRIDABLE)} may be "
+                                 f"given; got {', '.join(bad)}")
+            train_args += ["--resume", str(args.resume)]
+            for k, v in flags.items():
+                train_args += ["--" + k.replace("_", "-"), str(v)]
+            if base is not None:
+                train_args += ["--config", str(args.config)]
+        else:
+            cfg = _fresh_config(base or TrainingConfig(), flags)
+            path = Path(tmp) / "config.toml"
+            path.write_text(cfg.to_toml(), encoding="utf-8")
+            train_args += ["--config", str(path)]
+        cmd = torchrun_command(args.nproc, train_args)
+        print("dsl-explore: " + " ".join(cmd[1:]), file=sys.stderr, flush=True)
+        try:
+            return subprocess.run(cmd, check=False).returncode
+        except KeyboardInterrupt:  # torchrun got the Ctrl-C too and stops its workers
+            return 130
+
+
+def _fresh_config(start: Any, flags: dict[str, Any]) -> Any:
+    """``start`` with the flags' fields (a new dimensionality keeps a cubic size's edge)."""
+    flags = dict(flags)
+    sizes = (start.size,) if isinstance(start.size, int) else tuple(start.size)
+    if "spatial_dims" in flags and "size" not in flags and len(set(sizes)) == 1:
+        flags["size"] = sizes[0]
+    if "spatial_dims" in flags and "weights" not in flags:
+        flags["weights"] = None
+    return start.replace(**flags) if flags else start
 
 
 # --------------------------------------------------------------------------------------------

@@ -226,7 +226,11 @@ def test_kill_9_during_a_checkpoint_write_then_resume(tmp_path):
            "eval_every": 2, "loss": "mse+dsl"}
     run, ready = tmp_path / "run", tmp_path / "ready"
     script = textwrap.dedent(_KILL_SCRIPT.format(ready=str(ready), cfg=cfg, run=str(run)))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # The child computes with as many threads as this process: torch's convolution gradients
+    # depend on the thread count (summation order), so a run resumed with another count is not
+    # bit-identical to an uninterrupted one (the training docstring says so).
+    threads = str(torch.get_num_threads())
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": threads}
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env,
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -20,6 +20,7 @@ import torch
 
 from dsl_explore.training.config import TrainingConfig
 from dsl_explore.training.control import BackgroundRun
+from dsl_explore.training.control_file import ControlChannel
 from dsl_explore.training.evaluate import live_metrics
 from dsl_explore.training.history import (
     LossBuffer,
@@ -90,6 +91,8 @@ class TrainingLoop(BackgroundRun):
         self._snapshot: dict[str, Any] | None = None
         self._train_seconds, self._timed_steps = 0.0, 0
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.control_channel: ControlChannel | None = None  # set to steer from a control file
+        self.on_event: Callable[[dict[str, Any]], None] | None = None  # called per new event
 
     # -- hooks of a subclass -------------------------------------------------------------------
 
@@ -160,10 +163,13 @@ class TrainingLoop(BackgroundRun):
             if self.step == 0 and self._snapshot is None:
                 self._evaluate()
             while self.step < self.config.steps and self._between_steps():
+                if not self._poll_control():
+                    break
                 self._apply_pending()
                 self._one_step()
                 bar.update(1)
                 self._after_step(bar)
+                self._publish("step")
         finally:
             bar.close()
 
@@ -202,6 +208,7 @@ class TrainingLoop(BackgroundRun):
             if "lr" in changes:
                 self.stepper.set_lr(changes["lr"])
             add_event(self._history, self.step + 1, changes)
+        self._announce(self._history["events"][-1])
 
     def _flush(self) -> None:
         """Move the buffered loss terms to the history: one device-to-host copy."""
@@ -211,7 +218,7 @@ class TrainingLoop(BackgroundRun):
     def _evaluate(self) -> None:
         rec_np = self.stepper.reconstruct(self._val_fixed).float().cpu().numpy()
         tgt_np = self._val_fixed.cpu().numpy()
-        metrics = live_metrics(rec_np, tgt_np, thresholds=self.config.betti_thresholds)
+        metrics = self._eval_metrics(rec_np, tgt_np)
         with self._lock:
             append_eval(self._history, self.step, metrics)
             st = self._history["steps"]
@@ -220,6 +227,63 @@ class TrainingLoop(BackgroundRun):
                 "metrics": metrics, "loss": {c: st[c][-1] for c in st if st[c]},
                 "config": self.config.to_dict(),
             }
+        self._publish("eval")
+
+    def _eval_metrics(self, rec: Any, tgt: Any) -> dict[str, Any]:
+        """The live metrics of the fixed batch; a stepper with its own ``live_metrics`` (the
+        distributed one: each rank measures a shard, then they are averaged) computes them."""
+        own = getattr(self.stepper, "live_metrics", None)
+        fn = live_metrics if own is None else own
+        return dict(fn(rec, tgt, thresholds=self.config.betti_thresholds))
+
+    # -- steering from another process (a control file, read by rank 0, broadcast) ------------
+
+    def log_event(self, event: str, **fields: Any) -> None:
+        """Add ``{"step": step + 1, "event": event, **fields}`` to ``history["events"]``."""
+        with self._lock:
+            self._history["events"].append({"step": self.step + 1, "event": event, **fields})
+        self._announce(self._history["events"][-1])
+
+    def _announce(self, event: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(copy.deepcopy(event))
+
+    def _publish(self, why: str) -> None:
+        """After a step (``"step"``), an evaluation (``"eval"``) or while paused
+        (``"paused"``): a subclass writes what followers read."""
+
+    def _poll_control(self) -> bool:
+        """Apply the control channel's decision (the same on every rank); ``False``: stop."""
+        ch = self.control_channel
+        if ch is None or not ch.due(self.step):
+            return True
+        paused = False
+        try:
+            while True:
+                d = ch.exchange(self.config)
+                if d.refused is not None:
+                    self.log_event("control_refused", reason=d.refused)
+                if d.changes:
+                    self._live.request(self.config, d.changes)
+                if d.command is not None:
+                    self.log_event(d.command)
+                if d.command == "stop":
+                    self._stop_flag = True
+                    return False
+                if d.command == "pause" or (paused and d.command is None):
+                    if not paused:
+                        paused = True
+                        self._flush()
+                        with self._cond:
+                            self.state = "paused"
+                    self._publish("paused")
+                    time.sleep(min(0.5, 0.05 * ch.every))
+                    continue
+                return True
+        finally:
+            if paused:
+                with self._cond:
+                    self.state = "running" if not self._stop_flag else self.state
 
     def _completed(self) -> bool:
         return self.step >= self.config.steps

@@ -11,11 +11,12 @@ The run wires the pieces of :mod:`dsl_explore.training` together: the thread and
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -33,14 +34,16 @@ from dsl_explore.training.checkpoint import (
     save_checkpoint,
 )
 from dsl_explore.training.config import ARRAY_DATA, TrainingConfig, check_data_memory
+from dsl_explore.training.distributed import DistributedStepper, is_distributed, rank_device
 from dsl_explore.training.errors import CheckpointError
+from dsl_explore.training.follow import LiveFiles
 from dsl_explore.training.history import (
     history_csv,
 )
 from dsl_explore.training.inputs import DataOrder, make_training_data, resolve_device
 from dsl_explore.training.loop import TrainingLoop
 from dsl_explore.training.metrics import METRICS_VERSION, upgrade_history
-from dsl_explore.training.step import SingleProcessStepper, build_training_model
+from dsl_explore.training.step import SingleProcessStepper, Stepper, build_training_model
 
 __all__ = ["TrainingRun", "train"]
 
@@ -105,6 +108,14 @@ class TrainingRun(TrainingLoop):
     data : array or tensor, optional
         Training data ``(N, C, *spatial)`` (or anything :func:`~dsl_explore.data.load_array`
         reads) instead of the config's generator; ``config.data`` should be ``"array"``.
+    live_files : bool
+        Also keep ``history.json``, ``snapshot.npz`` and ``status.json`` up to date while it
+        runs, for followers in other processes (:mod:`~dsl_explore.training.follow`).
+    tensorboard : bool
+        Also write TensorBoard events to ``run_dir/tensorboard`` (skipped without the
+        ``tensorboard`` package; :mod:`~dsl_explore.training.tensorboard`).
+    writer : bool
+        ``False``: write nothing at all (the ranks other than 0 of a distributed run).
 
     Attributes
     ----------
@@ -129,15 +140,18 @@ class TrainingRun(TrainingLoop):
     def __init__(
         self, config: TrainingConfig | Mapping[str, Any], *,
         run_dir: str | os.PathLike[str] | None = None, progress: bool = False,
-        overwrite: bool = False, data: Any = None, _resume: Mapping[str, Any] | None = None,
+        overwrite: bool = False, data: Any = None, live_files: bool = False,
+        tensorboard: bool = False, writer: bool = True,
+        _resume: Mapping[str, Any] | None = None,
     ) -> None:
         config = _as_config(config)
         self.initial_config = config if _resume is None else TrainingConfig.from_dict(
             _resume.get("initial_config", _resume["config"])
         )
-        self.device = resolve_device(config.device)
+        self.device = rank_device(resolve_device(config.device))
         here = _resume is not None and bool(_resume.get("_same_dir", False))
-        self.run_dir = _check_run_dir(run_dir, overwrite=overwrite, resuming_here=here)
+        self.run_dir = _check_run_dir(run_dir if writer else None, overwrite=overwrite,
+                                      resuming_here=here)
         self._overwrite = bool(overwrite)
         train_arr, self.val_data = _training_arrays(config, data)  # before anything is built
         model = build_training_model(config, int(train_arr.shape[1]))
@@ -145,7 +159,7 @@ class TrainingRun(TrainingLoop):
         order = DataOrder(torch.from_numpy(train_arr).to(self.device), seed=config.seed)
         n_fixed = min(config.eval_samples, self.val_data.shape[0])
         super().__init__(
-            config, SingleProcessStepper(model, order, config, self.device),
+            config, _make_stepper(model, order, config, self.device),
             torch.from_numpy(self.val_data[:n_fixed]).to(self.device), progress=progress,
         )
         self._wrote_config = False
@@ -154,12 +168,14 @@ class TrainingRun(TrainingLoop):
             self.run_dir, keep=config.keep_checkpoints)
         if _resume is not None:
             self._load_state(_resume)
+        self._outputs = _outputs(self.run_dir, live_files=live_files, tensorboard=tensorboard)
 
     @classmethod
     def from_checkpoint(
         cls, path: str | os.PathLike[str], *, run_dir: str | os.PathLike[str] | None = None,
         config: TrainingConfig | Mapping[str, Any] | None = None, progress: bool = False,
-        overwrite: bool = False, data: Any = None, **overrides: Any,
+        overwrite: bool = False, data: Any = None, live_files: bool = False,
+        tensorboard: bool = False, writer: bool = True, **overrides: Any,
     ) -> TrainingRun:
         """Resume a run from a checkpoint file (or a run directory's newest checkpoint).
 
@@ -179,7 +195,7 @@ class TrainingRun(TrainingLoop):
         out_dir, same_dir = resume_dir(Path(ckpt["path"]), run_dir)
         state = {**ckpt, "_same_dir": same_dir}
         run = cls(new_cfg, run_dir=out_dir, progress=progress, overwrite=overwrite, data=data,
-                  _resume=state)
+                  live_files=live_files, tensorboard=tensorboard, writer=writer, _resume=state)
         if skipped:
             _record_skipped(run, skipped)
         return run
@@ -267,7 +283,7 @@ class TrainingRun(TrainingLoop):
         _remove_stale_files(self.run_dir)
         if self._overwrite and self.step == 0:
             self._checkpointer.clear()
-        atomic_write_text(self.run_dir / "config.toml", self.config.to_toml())
+        atomic_write_text(self.run_dir / "config.toml", _config_toml(self.config, self.stepper))
         self._wrote_config = True
 
     def _write_checkpoint(self, path: str | os.PathLike[str] | None) -> Path:
@@ -288,6 +304,44 @@ class TrainingRun(TrainingLoop):
         self.last_checkpoint = target
         return target
 
+    def _publish(self, why: str) -> None:
+        out = self._outputs
+        if out.live is None and out.tensorboard is None:
+            return
+        if why == "eval":
+            hist = self.history
+            if out.live is not None:
+                out.live.write_history(hist)
+                snap = self.snapshot()
+                if snap is not None:
+                    out.live.write_snapshot(snap)
+            if out.tensorboard is not None:
+                out.tensorboard.write(hist)
+        if out.live is not None:
+            if why == "step":
+                out.live.maybe_status(self.live_status)
+            else:
+                out.live.write_status(self.live_status())
+
+    def live_status(self, state: str | None = None) -> dict[str, Any]:
+        """What ``status.json`` holds (:mod:`~dsl_explore.training.follow`)."""
+        sps = self.seconds_per_step
+        return {
+            "state": state or self.state, "step": self.step, "steps": self.config.steps,
+            "seconds_per_step": sps if sps == sps else None, "device": str(self.device),
+            **launch_info(self.stepper, self.config),
+            "config": self.config.to_dict(),
+            "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+        }
+
+    def _close_outputs(self, state: str) -> None:
+        out = self._outputs
+        if out.live is not None:
+            out.live.write_status(self.live_status(state))
+        if out.tensorboard is not None:
+            out.tensorboard.write(self.history)
+            out.tensorboard.close()
+
     def _periodic_checkpoint(self) -> None:
         if self.run_dir is not None:
             self._write_checkpoint(None)
@@ -297,10 +351,57 @@ class TrainingRun(TrainingLoop):
             self._write_checkpoint(None)
             self.save_history()
             atomic_write_json(self.run_dir / "metrics.json", self.final_metrics(state))
+        self._close_outputs(state)
 
     def _save_after_failure(self) -> None:
         if self.run_dir is not None:  # keep what we have: history (the last checkpoint stays)
             self.save_history()
+        self._close_outputs("failed")
+
+
+class _Outputs(NamedTuple):
+    live: LiveFiles | None
+    tensorboard: Any  # a TensorBoardLogger, or None
+
+
+def _outputs(run_dir: Path | None, *, live_files: bool, tensorboard: bool) -> _Outputs:
+    """The files a run writes for followers (rank 0 only: ``run_dir`` is None elsewhere)."""
+    if run_dir is None:
+        return _Outputs(None, None)
+    tb = None
+    if tensorboard:
+        from dsl_explore.training.tensorboard import TensorBoardLogger
+
+        tb = TensorBoardLogger.create(run_dir)
+    return _Outputs(LiveFiles(run_dir) if live_files else None, tb)
+
+
+def _make_stepper(model: Any, order: DataOrder, config: TrainingConfig,
+                  device: torch.device) -> Stepper:
+    """The training backend: DDP inside a process group (torchrun), else one process."""
+    if is_distributed():
+        return DistributedStepper(model, order, config, device)
+    return SingleProcessStepper(model, order, config, device)
+
+
+def launch_info(stepper: Stepper, config: TrainingConfig) -> dict[str, Any]:
+    """``world_size``, ``global_batch``, ``per_rank_batch`` (and ``backend``) of a run."""
+    world = int(getattr(stepper, "world_size", 1))
+    info = {"world_size": world, "global_batch": config.batch_size,
+            "per_rank_batch": config.batch_size // world}
+    if isinstance(stepper, DistributedStepper):
+        info["backend"] = stepper.launch["backend"]
+    return info
+
+
+def _config_toml(config: TrainingConfig, stepper: Stepper) -> str:
+    """``config.toml``; a distributed run adds a ``[launch]`` table (world size, batches) after
+    the ``[training]`` one (which :meth:`TrainingConfig.from_toml` reads)."""
+    if not isinstance(stepper, DistributedStepper):
+        return config.to_toml()
+    head, *body = config.to_toml().splitlines()
+    launch = "\n".join(f"{k} = {json.dumps(v)}" for k, v in launch_info(stepper, config).items())
+    return "\n".join([head, "[training]", *body, "", "[launch]", launch]) + "\n"
 
 
 def _load_for_resume(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[str]]:

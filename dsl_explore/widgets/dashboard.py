@@ -159,8 +159,9 @@ class TrainingDashboard:
         autorefresh: bool = True,
     ) -> None:
         from dsl_explore.training import TrainingRun
+        from dsl_explore.widgets._follow import FollowedRun
 
-        if not isinstance(run, TrainingRun):
+        if not isinstance(run, (TrainingRun, FollowedRun)):
             raise TypeError(f"run must be a TrainingRun, got {type(run).__name__}")
         if isinstance(refresh_hz, bool) or not isinstance(refresh_hz, (int, float)) or \
                 not math.isfinite(refresh_hz) or not 0 < refresh_hz <= 30:
@@ -190,6 +191,41 @@ class TrainingDashboard:
         self.refresh()
         if autorefresh:
             self._ensure_refresher()
+
+    @classmethod
+    def follow(cls, run_dir: str | Path, *, stale_s: float = 60.0, wait_s: float = 30.0,
+               refresh_hz: float = 2.0, **kwargs: Any) -> TrainingDashboard:
+        """A dashboard of a run that another process trains (``torchrun -m dsl_explore.train``,
+        ``dsl-explore train --nproc N``), attached through its run directory.
+
+        The curves grow as rank 0 rewrites ``history.json`` (at every evaluation), the
+        reconstruction and its mismatched critical points come from the newest
+        ``snapshot.npz``, and the status line from ``status.json``; a run that ended shows as
+        finished, stopped or failed (also one whose process is gone or that stopped writing
+        for ``stale_s`` seconds). The sliders and pause/resume/stop write ``control.json``
+        (:mod:`dsl_explore.training.control_file`), which the run applies on every rank at the
+        same step. Works on the same machine or through a shared file system.
+
+        Parameters
+        ----------
+        run_dir : str or os.PathLike
+            The run directory (``--run-dir``).
+        stale_s : float
+            See above.
+        wait_s : float
+            Wait this long for the run directory's ``config.toml`` to appear.
+        refresh_hz, **kwargs
+            As for the constructor.
+
+        Raises
+        ------
+        FileNotFoundError
+            No run directory with a ``config.toml`` after ``wait_s`` seconds.
+        """
+        from dsl_explore.widgets._follow import FollowedRun
+
+        return cls(FollowedRun(run_dir, stale_s=stale_s, wait_s=wait_s),
+                   refresh_hz=refresh_hz, **kwargs)
 
     def _make_controls(self, cfg: Any, sample: int, slice_index: int | None) -> None:
         val = getattr(self.run, "val_data", None)
