@@ -44,8 +44,8 @@ history, the step, the data-order generator and RNG states atomically (a tempora
 weights_only=True)`` and continues: on the CPU a run killed at step ``s`` and resumed from its
 checkpoint with the same number of torch threads has exactly the history of an uninterrupted run
 (the data order comes from a seeded ``torch.Generator`` whose state is checkpointed; torch's
-convolution gradients depend on the thread count through their summation order). Evaluations happen at multiples of
-``eval_every`` and at the final step.
+convolution gradients depend on the thread count through their summation order). Evaluations
+happen at multiples of ``eval_every`` and at the final step.
 
 The package
 -----------
