@@ -60,7 +60,7 @@ def _count_block(
 def _per_sample_counts(x: da.Array, y: da.Array, dims: tuple[int, ...]) -> da.Array:
     chunks = [*keep_samples(x.chunks, dims), (len(dims),)]
     per = map_halo(_count_block, [x, y], dims, chunks=chunks, dtype=np.int64,
-                   new_axis=x.ndim, dims=dims)
+                   neighbours="high", new_axis=x.ndim, dims=dims)
     return per.sum(axis=dims, dtype=np.int64)  # (*samples, n_axes)
 
 
@@ -290,7 +290,7 @@ def directional_sign_loss(
             dims=dims_t, surrogate=surrogate, reduction=reduction)
         return value.compute() if compute else value
     sums = map_halo(_dsl_block, [xd, yd], dims_t, chunks=chunks, dtype=np.float64,
-                    new_axis=xd.ndim, dims=dims_t, k=k, surrogate=surrogate,
+                    neighbours="high", new_axis=xd.ndim, dims=dims_t, k=k, surrogate=surrogate,
                     per_sample=per_sample)
     if per_sample:
         sums = sums.sum(axis=dims_t, dtype=np.float64)
@@ -355,7 +355,8 @@ def sign_mismatch_map(x: Any, y: Any, *, dims: int | Sequence[int] | None = None
             maps.append(da.zeros([len(c) and sum(c) for c in chunks], dtype=bool,
                                  chunks=tuple(tuple(c) for c in chunks)))
             continue
-        maps.append(map_halo(_diff_map_block, [xd, yd], (a,), chunks=chunks, dtype=bool, a=a))
+        maps.append(map_halo(_diff_map_block, [xd, yd], (a,), chunks=chunks, dtype=bool,
+                             neighbours="high", a=a))
     incidence = map_halo(_incidence_block, [xd, yd], dims_t, chunks=xd.chunks, dtype=np.int8,
-                         dims=dims_t)
+                         neighbours="faces", dims=dims_t)
     return MismatchMap(dims_t, tuple(maps), incidence, incidence > 0)  # type: ignore[arg-type]

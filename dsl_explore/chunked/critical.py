@@ -134,6 +134,7 @@ def critical_points(
         chunks.append((2,))
     labels = map_halo(
         _labels_block, [xd], axes, chunks=chunks, dtype=np.int8,
+        neighbours="faces" if method == "axis" else "all",
         new_axis=xd.ndim if (per_axis or stack) else None,
         dims=axes, method=method, per_axis=per_axis, multiplicity=stack,
     )
