@@ -210,7 +210,8 @@ real_fsync = os.fsync
 def fsync(fd):
     name = os.readlink(f"/proc/self/fd/{{fd}}")
     if ".step_00000004.pt." in name and name.endswith(".tmp"):
-        Path({ready!r}).write_text(name)
+        Path({ready!r} + ".part").write_text(name)
+        os.replace({ready!r} + ".part", {ready!r})  # the parent polls for it: never half-written
         time.sleep(600)  # killed here: the temp file is complete but never renamed
     real_fsync(fd)
 

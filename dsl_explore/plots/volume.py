@@ -4,6 +4,8 @@ glyphs/markers coloured and shaped by kind."""
 from __future__ import annotations
 
 import ctypes.util
+import importlib
+import importlib.util
 import math
 import os
 import sys
@@ -24,7 +26,14 @@ from dsl_explore.plots.compute import (
     critical_groups,
 )
 
-__all__ = ["VOLUME_MODES", "headless_vtk", "plot_volume_plotly", "plot_volume_pyvista"]
+__all__ = [
+    "VOLUME_MODES",
+    "headless_vtk",
+    "load_triton_first",
+    "offline_trame",
+    "plot_volume_plotly",
+    "plot_volume_pyvista",
+]
 
 VOLUME_MODES = ("isosurface", "volume", "slices")
 """Rendering modes of :func:`plot_volume_plotly`."""
@@ -233,14 +242,47 @@ def _scatter3d(groups: CriticalGroups, kind: str, panel: str, showlegend: bool,
 # pyvista
 
 
+def load_triton_first() -> bool:
+    """Load triton's compiled library before VTK opens an OpenGL window.
+
+    Both carry an LLVM: VTK's Mesa (llvmpipe) loads ``libLLVM`` with its first window, and
+    ``triton._C.libtriton`` segfaults the process when it is loaded after that. triton gets
+    loaded later than a user might think: the fused DSL op is a torch custom op, and its first
+    call imports ``torch._dynamo``, which imports triton where it is installed. Loading it first
+    is harmless, so the kit's pyvista entry points call this before any window. Does nothing
+    when triton is not installed or is already loaded.
+
+    Returns
+    -------
+    bool
+        True when triton's library is loaded in this process.
+
+    Examples
+    --------
+    >>> from dsl_explore.plots.volume import load_triton_first
+    >>> isinstance(load_triton_first(), bool)
+    True
+    """
+    if "triton._C.libtriton" in sys.modules:
+        return True
+    if importlib.util.find_spec("triton") is None:
+        return False
+    try:
+        importlib.import_module("triton._C.libtriton")
+    except ImportError:
+        return False
+    return True
+
+
 def headless_vtk() -> str | None:
     """Without an X display, make VTK open an EGL (or OSMesa) window directly.
 
     VTK's default Linux window is ``vtkXOpenGLRenderWindow``: with no ``DISPLAY`` it logs a
     ``bad X server connection`` warning on stderr (pink in a notebook) before falling back to
     EGL. Setting ``VTK_DEFAULT_OPENGL_WINDOW`` before the first window is made skips that
-    attempt. Does nothing when ``DISPLAY`` is set, off Linux, when the variable is already set,
-    or when neither libEGL nor libOSMesa is found.
+    attempt. Leaves the variable alone when ``DISPLAY`` is set, off Linux, when it is already
+    set, or when neither libEGL nor libOSMesa is found. First it loads triton's library where
+    triton is installed (:func:`load_triton_first`): loaded after VTK's first window, it crashes.
 
     Returns
     -------
@@ -253,6 +295,7 @@ def headless_vtk() -> str | None:
     >>> headless_vtk() in (None, "vtkEGLRenderWindow", "vtkOSOpenGLRenderWindow")
     True
     """
+    load_triton_first()
     key = "VTK_DEFAULT_OPENGL_WINDOW"
     if key in os.environ:
         return os.environ[key] or None
@@ -263,6 +306,39 @@ def headless_vtk() -> str | None:
             os.environ[key] = window
             return window
     return None
+
+
+def offline_trame() -> bool:
+    """Keep pyvista's trame from fetching VTK.wasm from the internet.
+
+    Every pyvista HTML scene (the ``"html"`` Jupyter backend, ``Plotter.export_html``) goes
+    through trame-pyvista, which starts a trame server and enables trame-vtklocal when it is
+    installed (trame-pyvista requires it). trame-vtklocal's setup then downloads VTK.wasm from
+    gitlab.kitware.com in the background; offline that fails with a "Task exception was never
+    retrieved" traceback on stderr. The kit's scenes are vtk.js (trame-vtk) and never use
+    VTK.wasm, so this marks ``trame.widgets.vtklocal`` as unavailable (``None`` in
+    :data:`sys.modules`), which trame-pyvista already treats as "not installed". Does nothing
+    when that module is already imported or when ``DSL_EXPLORE_VTK_WASM=1`` (for users who
+    want trame-vtklocal in the same process).
+
+    Returns
+    -------
+    bool
+        True when trame-vtklocal is now kept out of this process.
+
+    Examples
+    --------
+    >>> from dsl_explore.plots.volume import offline_trame
+    >>> isinstance(offline_trame(), bool)
+    True
+    """
+    name = "trame.widgets.vtklocal"
+    if os.environ.get("DSL_EXPLORE_VTK_WASM") == "1":
+        return False
+    if name in sys.modules:
+        return sys.modules[name] is None
+    sys.modules[name] = None  # type: ignore[assignment]
+    return True
 
 
 def _glyph(shape: str, r: float) -> Any:
@@ -322,7 +398,7 @@ def plot_volume_pyvista(
     pyvista (and VTK) are imported here, not at module import. Without a display the plotter
     renders off screen through EGL/OSMesa, without VTK's X-server warning
     (:func:`headless_vtk`), so :func:`dsl_explore.export.save_scene` can
-    write a PNG on a headless machine.
+    write a PNG on a headless machine; HTML scenes stay offline (:func:`offline_trame`).
 
     Parameters
     ----------
@@ -368,6 +444,7 @@ def plot_volume_pyvista(
     (1, 2)
     """
     headless_vtk()
+    offline_trame()
     import pyvista as pv
 
     t = as_field(target, "target", 3)
