@@ -148,12 +148,12 @@ const { patch } = await import(process.argv[2]);
 class FigureView { getFullData() { return this.el._fullData.map((f, i) =>
                                           ({ ...f, ...this.el.data[i] })); } }
 patch({ FigureView });
-const big = new Float32Array(%d), small = [1, 2, 3];
+const big = new Float32Array(@N@), small = [1, 2, 3];
 const view = new FigureView();
 view.el = { _fullData: [{ type: "heatmap", z: big, x: small, uid: "u" }],
             data: [{ z: { dtype: "f4", bdata: "AAAA" }, x: small }] };
 console.log(JSON.stringify(view.getFullData()));
-""" % (DELTA_ARRAY_LIMIT + 1))
+""".replace("@N@", str(DELTA_ARRAY_LIMIT + 1)))
     out = subprocess.run(["node", str(harness), loader.as_uri()], capture_output=True,
                          text=True, timeout=60, check=True)
     full = json.loads(out.stdout.strip().splitlines()[-1])

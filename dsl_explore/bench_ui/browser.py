@@ -105,8 +105,8 @@ def _notebook(shape: tuple[int, ...], seed: int) -> dict[str, Any]:
            f"x = (y + 0.05 * (grf(1, {shape!r}, alpha=4.0, seed={seed + 1})[0, 0] - 0.5))"
            ".astype(np.float32)\n"
            "explore(x, y)")
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-            "source": src}
+    cell: dict[str, Any] = {"cell_type": "code", "execution_count": None, "metadata": {},
+                            "outputs": [], "source": src}
     return {"cells": [cell], "metadata": {"kernelspec": {"name": "python3",
             "display_name": "Python 3", "language": "python"}}, "nbformat": 4,
             "nbformat_minor": 5}
@@ -290,6 +290,8 @@ def bench_ui_browser(*, repeats: int = 10, cases: Sequence[str] = ("1d", "2d", "
                     r["meets_target"] = (None if r["target_ms"] is None
                                          else worst < r["target_ms"])
                     results.append(r)
+                    print(f"bench ui --browser: {name}: step {r['step']['median_ms']} ms, "
+                          f"drag {r['drag']['median_ms']} ms", file=sys.stderr, flush=True)
                     _shutdown_kernels(url)
             finally:
                 browser.close()
