@@ -26,6 +26,9 @@ UV ?= auto
 # Two workers (CI has 2 cores); whole files go to one worker so module-scoped
 # fixtures (a JupyterLab server, a browser) start once.
 XDIST_ARGS ?= -n 2 --dist loadfile
+# Rounds of the browser stress test (tests/browser/test_stress.py: Run Alls of 04 and of the
+# explorer under CPU load); 20 when run by hand, 3 here to keep the suite under 15 minutes.
+STRESS_N ?= 3
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -78,7 +81,7 @@ test: $(STAMP) ## lint, import contracts, types, pytest (-n 2, DSL_EXPLORE_QUICK
 	scripts/ensure-browser
 	$(MAKE) --no-print-directory lint
 	export PATH="$(abspath $(BIN)):$$PATH" DSL_EXPLORE_QUICK=1 MPLBACKEND=Agg \
-	  PYVISTA_OFF_SCREEN=true; \
+	  PYVISTA_OFF_SCREEN=true DSL_EXPLORE_STRESS_N="$(STRESS_N)"; \
 	"$(BIN)/python" -m pytest $(XDIST_ARGS) $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, the import-linter contracts (layers, private names) and mypy

@@ -25,6 +25,7 @@ from dsl_explore.plots.traces import heatmaps_to_typed
 from dsl_explore.plots.update import index_traces, update_1d, update_2d
 from dsl_explore.training.metrics import METRICS, metric
 from dsl_explore.widgets._common import set_status, status_html
+from dsl_explore.widgets._figure import LiveFigure
 from dsl_explore.widgets._run_controls import RunControls
 
 __all__ = ["EVAL_KEYS", "CurvesView", "ReconPanel", "ReconView", "StatusLine", "clock",
@@ -65,7 +66,7 @@ class CurvesView:
         ref = plot_history(self._template([]), title=title, height=820, width=1100)
         for tr in ref.data:
             tr.x, tr.y = [], []
-        self.fig = go.FigureWidget(ref)
+        self.fig = LiveFigure(ref)
         self.keys = [tr.meta["key"] for tr in self.fig.data]
         self.n_events = 0
         self._span = 0.0
@@ -121,7 +122,7 @@ class ReconView:
 
     def __init__(self, parts: ReconParts) -> None:
         self.ndim = parts.ndim
-        self.fig = go.FigureWidget(heatmaps_to_typed(build_recon(parts)))
+        self.fig = LiveFigure(heatmaps_to_typed(build_recon(parts)))
         self.idx = index_traces(self.fig, 1 if self.ndim == 1 else 2)
         self.shape = self._shape(parts)
 
@@ -146,7 +147,7 @@ class ReconView:
 
 def placeholder(text: str) -> go.FigureWidget:
     """An empty figure saying ``text`` (where a figure will appear)."""
-    fig = go.FigureWidget()
+    fig = LiveFigure()
     fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
                        font={"size": 16, "color": "#666666"})
     fig.update_layout(template="plotly_white", height=260, xaxis_visible=False,

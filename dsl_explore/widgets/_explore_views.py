@@ -37,6 +37,7 @@ from dsl_explore.plots.traces import block_coords, block_factor, heatmaps_to_typ
 from dsl_explore.plots.update import index_traces, update_1d, update_2d
 from dsl_explore.plots.volume import plot_volume_plotly
 from dsl_explore.widgets._explore_controls import ExploreControls
+from dsl_explore.widgets._figure import LiveFigure
 from dsl_explore.widgets._sample import ExploreModel
 
 __all__ = [
@@ -123,7 +124,7 @@ class LineView:
     def __init__(self, controls: ExploreControls, model: ExploreModel) -> None:
         self.controls, self.model = controls, model
         fig = build_1d(self.parts(), title=figure_title(controls, model), width=1100, height=780)
-        self.figure = go.FigureWidget(heatmaps_to_typed(fig))
+        self.figure = LiveFigure(heatmaps_to_typed(fig))
         self.idx = index_traces(self.figure, 1)
 
     def parts(self) -> Parts1D:
@@ -156,7 +157,7 @@ class HeatmapView:
         self.max_display, self.max_markers = max_display, max_markers
         parts = self.parts()
         self.exact_max = float(parts.maps[0].z.max()) if parts.maps[0].z.size else 0.0
-        self.figure = go.FigureWidget(heatmaps_to_typed(build_2d(parts, width=1100,
+        self.figure = LiveFigure(heatmaps_to_typed(build_2d(parts, width=1100,
                                                                  height=1000)))
         self.idx = index_traces(self.figure, 2)
 
@@ -250,7 +251,7 @@ class VolumeView:
                if data.sample_shape else "")
         fig.layout.title.text = sub + fig.layout.title.text
         if self.figure is None:
-            self.figure = go.FigureWidget(fig)
+            self.figure = LiveFigure(fig)
             self.figure.layout.scene.on_change(self._sync_camera, "camera")
         elif self.stale:
             with self.figure.batch_update():

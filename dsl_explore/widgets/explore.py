@@ -44,7 +44,9 @@ from dsl_explore.widgets._sample import ExploreModel, prepare, torch_threads
 
 __all__ = ["Explorer", "explore"]
 
-_CONTINUOUS_UP_TO = 1 << 20  # samples larger than this update on slider release only
+_CONTINUOUS_UP_TO = 1 << 16
+"""Samples with more elements than this (256^2) update on slider release only: a drag then
+sends one value, not one per pixel moved, and the page never queues stale redraws."""
 
 
 def _check_threads(threads: object) -> None:

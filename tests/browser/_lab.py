@@ -351,10 +351,11 @@ _EMPTY_FIGURE_JS = f"""
 def explorer(page: Any, *, timeout_ms: int = 120_000) -> Any:
     """The output area of the ``explore()`` widget, once its readout and figure are drawn.
 
-    Raises :class:`EmptyFigureError` when plotly's FigureWidget view rendered before its initial
-    data reached the page model (an empty plot at plotly's fallback height of 360 px that never
-    fills in: plotly sends ``_widget_data``/``_widget_layout`` in updates after the comm opens,
-    and its view reads them only once, at render). Seen under heavy CPU load only.
+    Raises :class:`EmptyFigureError` when the FigureWidget's view rendered without its data (an
+    empty plot at plotly's fallback height of 360 px that never fills in). With plotly's own
+    FigureWidget that happened under CPU load (anywidget drops the messages of a model whose
+    5 MB module took over 2 s to load); :class:`dsl_explore.widgets._figure.LiveFigure` fixes
+    it, so here it is a failure.
     """
     loc = page.locator(EXPLORER).first
     loc.locator(f"{PLOT} .main-svg").first.wait_for(state="attached", timeout=timeout_ms)
@@ -380,23 +381,6 @@ def explorer(page: Any, *, timeout_ms: int = 120_000) -> Any:
         timeout=timeout_ms, polling=250,
     )
     return loc
-
-
-def rerun_explorer_cell(page: Any, *, timeout_ms: int = 120_000) -> None:
-    """Execute the explorer's cell again (Shift+Enter in it) and wait for the kernel."""
-    cell = page.locator(EXPLORER_CELL).first
-    before = cell.locator(".jp-InputArea-prompt").first.inner_text().strip()
-    cell.locator(".jp-InputArea-editor").first.click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_function(
-        f"""() => {{
-            const c = document.querySelector('{EXPLORER_CELL}');
-            const t = c ? c.querySelector('.jp-InputArea-prompt').textContent.trim() : '';
-            return /^\\[\\d+\\]:$/.test(t) && t !== {json.dumps(before)};
-        }}""",
-        timeout=timeout_ms, polling=250,
-    )
-    wait_kernel_idle(page, timeout_ms=timeout_ms)
 
 
 def slider(explorer_loc: Any, description: Any) -> Any:

@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,6 @@ from _lab import (
     CHROMIUM_ARGS,
     EXPLORER_CELL,
     ROOT,
-    EmptyFigureError,
     cell_errors,
     diagnose,
     drag_slider,
@@ -40,7 +38,6 @@ from _lab import (
     lab_server,
     open_notebook,
     readout_text,
-    rerun_explorer_cell,
     run_all,
     slider,
     slider_value,
@@ -179,17 +176,7 @@ def _drive(page, server, name: str) -> None:
     run_s, clicks = run_all(page, _n_code_cells(server.root_dir / f"{name}.ipynb"))
     errors = cell_errors(page)
     assert not errors, f"{name}: cell errors in the browser:\n" + "\n---\n".join(errors)
-    try:
-        ex = explorer(page)
-    except EmptyFigureError as err:
-        # A race inside plotly's FigureWidget (see _lab.explorer), not in the kit: keep the
-        # evidence, warn, and run the cell once more, as a user would.
-        _shot(page, name, "0_empty_figure")
-        (_artifacts_dir() / f"{name}_empty_figure.json").write_text(
-            json.dumps(diagnose(page), indent=1))
-        warnings.warn(f"{name}: {err}; re-running the explorer cell once", stacklevel=1)
-        rerun_explorer_cell(page)
-        ex = explorer(page)
+    ex = explorer(page)  # raises EmptyFigureError on a blank FigureWidget (no re-run)
     assert "DSL" in readout_text(ex) and "exact" in readout_text(ex)
     fp = fingerprint(ex)
     assert fp is not None and (fp["n_lines"] or fp["n_images"]), f"no plotly figure drawn: {fp}"

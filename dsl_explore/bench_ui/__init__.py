@@ -47,6 +47,7 @@ __all__ = [
     "TARGETS_MS",
     "add_parser",
     "bench_dashboard_overhead",
+    "bench_pair",
     "bench_ui",
     "format_table",
     "run",
@@ -65,7 +66,8 @@ DASHBOARD_TARGET = 0.05
 """Target for the throughput cost of a live dashboard: under 5 %."""
 
 
-def _pair(shape: tuple[int, ...], seed: int) -> tuple[Any, Any]:
+def bench_pair(shape: tuple[int, ...], seed: int) -> tuple[Any, Any]:
+    """The benchmark's ``(x, y)``: a seeded random field ``y`` and ``x = y + 5 % wobble``."""
     import numpy as np
 
     from dsl_explore.data import gaussian_random_field
@@ -161,7 +163,7 @@ def bench_ui(
         if case == DASHBOARD_CASE:
             continue
         shape = CASES[case]
-        x, y = _pair(shape, seed)
+        x, y = bench_pair(shape, seed)
         t0 = time.perf_counter()
         ex = explore(x, y, k=10.0)
         setup = time.perf_counter() - t0
@@ -392,6 +394,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="pairs of runs (without/with a dashboard) of the dashboard case (2)")
     p.add_argument("--seed", type=int, default=0, help="data seed (0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--browser", action="store_true",
+                   help="measure in JupyterLab + headless Chromium instead (slider release to "
+                   "the plot's repaint, in the page; prints JSON; cases 1d,2d,3d)")
+    p.add_argument("--browser-repeats", type=int, default=10,
+                   help="with --browser: single steps and drags per case (10 each)")
     p.set_defaults(func=run)
     return p
 
@@ -399,6 +406,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark for parsed arguments; prints a table (or JSON); returns 0."""
     cases = [c.strip() for c in str(args.cases).split(",") if c.strip()]
+    if getattr(args, "browser", False):
+        from dsl_explore.bench_ui.browser import bench_ui_browser
+
+        cases = [c for c in cases if c != DASHBOARD_CASE]
+        print(json.dumps(bench_ui_browser(repeats=args.browser_repeats, cases=cases,
+                                          seed=args.seed), indent=2))
+        return 0
     result = bench_ui(repeats=args.repeats, cases=cases, seed=args.seed,
                       dashboard_steps=args.dashboard_steps,
                       dashboard_repeats=args.dashboard_repeats)

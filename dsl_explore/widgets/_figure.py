@@ -1,0 +1,206 @@
+"""``LiveFigure``: plotly's ``FigureWidget`` that never stays blank and updates cheaply in a page.
+
+plotly >= 6 ships its ``FigureWidget`` as an anywidget whose front-end module (``_esm``) is the
+whole plotly.js bundle, about 5 MB. Two things went wrong in JupyterLab with it:
+
+Blank figures (1 in 3-5 loaded runs). anywidget evaluates a widget's ``_esm`` once per model
+(a fresh ``import()`` of a Blob each time) and gives the model 2 s to be ready: after that its
+``ready`` promise is rejected and every later comm message to the model is dropped
+(``AnyModel._handle_comm_msg`` awaits ``ready``). Evaluating 5 MB of plotly.js, once per figure,
+takes longer than 2 s on a loaded 2-core machine, so the figure's data (sent by plotly.py as an
+update right after the comm opens) and all its later updates never reach the page model; the
+view still renders, from the empty opening state: default axes, 360 px high, forever.
+
+Slow updates (13 s per k change at 512^2). After every ``restyle``/``update`` plotly's view
+deep-merges ``_fullData`` with ``data`` for *every* trace (lodash ``mergeWith``, heatmap ``z``
+included) and sends the differences back to the kernel as JSON (``_js2py_traceDeltas``); the
+cost grows with the pixels of all heatmaps on the figure, whatever changed.
+
+``LiveFigure`` fixes both at their cause:
+
+- its ``_esm`` is a small loader (:data:`LOADER_JS`): the model is ready at once, comm messages
+  that arrive while plotly.js loads are queued and replayed in order, the views render once it
+  has loaded; plotly.js is evaluated once per page (cached on ``globalThis`` under a key of the
+  bundle's version), not once per figure. The bundle itself travels in ``_plotly_esm``.
+- the loader patches the view's trace-delta report to skip data arrays longer than
+  :data:`DELTA_ARRAY_LIMIT` (the kernel keeps what it set; only plotly's defaults, such as
+  colours and uids, come back).
+- the comm opens with the figure's data and layout in its first message (plotly.py opens it
+  empty and sends them in a second one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import plotly
+import plotly.graph_objects as go
+import traitlets
+
+__all__ = ["DELTA_ARRAY_LIMIT", "LOADER_JS", "LiveFigure", "plotly_bundle"]
+
+DELTA_ARRAY_LIMIT = 256
+"""Data arrays longer than this are left out of the view's trace-delta report to the kernel."""
+
+_BUNDLE_PATH = Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
+
+
+def plotly_bundle() -> tuple[str, str]:
+    """plotly's widget bundle (the JS text) and a key naming its version.
+
+    Examples
+    --------
+    >>> text, key = plotly_bundle()
+    >>> len(text) > 100_000, key.startswith("plotly-")
+    (True, True)
+    """
+    text = _BUNDLE_PATH.read_text(encoding="utf-8")
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+    return text, f"plotly-{importlib.metadata.version('plotly')}-{digest}"
+
+
+LOADER_JS = """
+const CACHE = "__dsl_explore_plotly_widget__";
+const LIMIT = @LIMIT@;
+const PY2JS = ["_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTraces",
+  "_py2js_restyle", "_py2js_relayout", "_py2js_update", "_py2js_animate",
+  "_py2js_removeLayoutProps", "_py2js_removeTraceProps"];
+
+function isBig(v) {
+  if (v === null || typeof v !== "object") return false;
+  if (ArrayBuffer.isView(v) || Array.isArray(v)) return v.length > LIMIT;
+  return typeof v.bdata === "string";
+}
+
+function light(trace) {
+  const out = {};
+  for (const k in trace) if (!isBig(trace[k])) out[k] = trace[k];
+  return out;
+}
+
+export function patch(mod) {
+  const proto = mod.FigureView.prototype;
+  const fullData = proto.getFullData;
+  proto.getFullData = function () {
+    const el = this.el;
+    return fullData.call({el: {_fullData: (el._fullData || []).map(light),
+                               data: (el.data || []).map(light)}});
+  };
+  return mod;
+}
+
+function plotlyModule(model) {
+  const cache = (globalThis[CACHE] = globalThis[CACHE] || {});
+  const key = model.get("_plotly_key");
+  if (!cache[key]) {
+    const url = URL.createObjectURL(
+      new Blob([model.get("_plotly_esm")], {type: "text/javascript"}));
+    cache[key] = import(/* webpackIgnore: true */ url).then((mod) => {
+      URL.revokeObjectURL(url);
+      return patch(mod);
+    });
+  }
+  return cache[key];
+}
+
+export default () => {
+  let inner = null;
+  let proxy = null;
+  let loaded = null;
+  return {
+    initialize({ model }) {
+      const handlers = [];   // [event, callback, owner]
+      const queue = [];      // py2js messages that came before plotly.js
+      let override = null;   // the message being dispatched
+      let owner = null;      // the view registering handlers
+      const dispatch = (name, value) => {
+        override = {[name]: value};
+        try {
+          for (const [ev, cb] of handlers.slice()) if (ev === "change:" + name) cb();
+        } finally { override = null; }
+      };
+      for (const name of PY2JS) {
+        model.on("change:" + name, () => {
+          const value = model.get(name);
+          if (value === null || value === undefined) return;
+          if (inner === null) queue.push([name, value]); else dispatch(name, value);
+        });
+      }
+      proxy = {
+        get: (k) => (override !== null && k in override) ? override[k] : model.get(k),
+        set: (k, v) => model.set(k, v),
+        save_changes: () => model.save_changes(),
+        send: (...a) => model.send(...a),
+        on: (ev, cb) => {
+          const name = ev.startsWith("change:") ? ev.slice(7) : null;
+          if (name !== null && PY2JS.includes(name)) handlers.push([ev, cb, owner]);
+          else model.on(ev, cb);
+        },
+        off: (ev, cb) => {
+          for (let i = handlers.length - 1; i >= 0; i--)
+            if (handlers[i][0] === ev && handlers[i][1] === cb) handlers.splice(i, 1);
+          model.off(ev, cb);
+        },
+        _dropOwner: (o) => {
+          for (let i = handlers.length - 1; i >= 0; i--)
+            if (handlers[i][2] === o) handlers.splice(i, 1);
+        },
+        _setOwner: (o) => { owner = o; },
+      };
+      loaded = plotlyModule(model).then((mod) => {
+        inner = mod.default();
+        inner.initialize({ model: proxy });
+        for (const [name, value] of queue.splice(0)) dispatch(name, value);
+      });
+      loaded.catch((err) => console.error("[dsl_explore] plotly widget failed to load", err));
+    },
+    async render({ el }) {
+      await loaded;
+      const me = {};
+      proxy._setOwner(me);
+      let cleanup;
+      try { cleanup = inner.render({ el }); } finally { proxy._setOwner(null); }
+      return () => { proxy._dropOwner(me); if (typeof cleanup === "function") cleanup(); };
+    },
+  };
+};
+""".replace("@LIMIT@", str(DELTA_ARRAY_LIMIT))
+"""The ``_esm`` of :class:`LiveFigure` (see the module docstring)."""
+
+_BUNDLE, _BUNDLE_KEY = plotly_bundle()
+
+
+class LiveFigure(go.FigureWidget):
+    """A ``plotly.graph_objects.FigureWidget`` for live views (see the module docstring).
+
+    Built and used as a ``FigureWidget`` (it is one): ``LiveFigure(fig)``, ``batch_update``,
+    ``fig.data[i].z = ...``. The front end loads plotly.js once per page, draws the data the
+    figure was built with however long that takes, and applies every update in order.
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> fig = LiveFigure(go.Figure(go.Scatter(y=[1, 2, 3])))
+    >>> isinstance(fig, go.FigureWidget), len(fig.data), fig._widget_data[0]["type"]
+    (True, 1, 'scatter')
+    >>> len(fig._esm) < 10_000, fig._plotly_key == plotly_bundle()[1]
+    (True, True)
+    """
+
+    _esm = LOADER_JS
+    _plotly_esm = traitlets.Unicode(_BUNDLE).tag(sync=True)
+    _plotly_key = traitlets.Unicode(_BUNDLE_KEY).tag(sync=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # plotly.py has now set _widget_data and _widget_layout: open the comm with them
+        self._dsl_can_open = True
+        self.open()
+
+    def open(self) -> None:
+        """Open the comm, once the figure's data is in the widget state (not earlier)."""
+        if self.__dict__.get("_dsl_can_open"):
+            super().open()

@@ -1,0 +1,160 @@
+"""LiveFigure: the comm opens with the figure's data; the loader queues and replays messages.
+
+The loader test runs :data:`LOADER_JS` in Node (skipped without ``node``) against a fake page
+model and a fake plotly module that loads late, the situation that left plotly's own
+FigureWidget blank: updates sent before plotly.js is ready must reach the figure, in order.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from unittest import mock
+
+import ipywidgets
+import plotly.graph_objects as go
+import pytest
+
+from dsl_explore.widgets._figure import DELTA_ARRAY_LIMIT, LOADER_JS, LiveFigure, plotly_bundle
+
+
+def test_comm_opens_with_data_and_layout():
+    opened = []
+    real = ipywidgets.widgets.widget.comm.create_comm
+
+    def create_comm(**kw):
+        opened.append(kw["data"]["state"])
+        return real(**kw)
+
+    with mock.patch.object(ipywidgets.widgets.widget.comm, "create_comm", create_comm):
+        fig = LiveFigure(go.Figure(go.Scatter(y=[1.0, 2.0]), layout={"title": {"text": "T"}}))
+    assert len(opened) == 1, "the comm must open exactly once"
+    state = opened[0]
+    assert [t["type"] for t in state["_widget_data"]] == ["scatter"]
+    assert state["_widget_layout"]["title"]["text"] == "T"
+    assert state["_esm"] == LOADER_JS and len(state["_esm"]) < 10_000
+    assert state["_plotly_key"] == plotly_bundle()[1]
+    assert fig.comm is not None
+    fig.close()
+
+
+def test_plain_figurewidget_opens_empty():
+    """The defect LiveFigure avoids: plotly's own FigureWidget opens with no data."""
+    opened = []
+    real = ipywidgets.widgets.widget.comm.create_comm
+
+    def create_comm(**kw):
+        opened.append(kw["data"]["state"])
+        return real(**kw)
+
+    with mock.patch.object(ipywidgets.widgets.widget.comm, "create_comm", create_comm):
+        fig = go.FigureWidget(go.Figure(go.Scatter(y=[1.0, 2.0])))
+    assert opened[0]["_widget_data"] == []
+    fig.close()
+
+
+def test_still_a_figurewidget():
+    fig = LiveFigure(go.Figure(go.Heatmap(z=[[0.0, 1.0]])))
+    assert isinstance(fig, go.FigureWidget)
+    with fig.batch_update():
+        fig.data[0].z = [[2.0, 3.0]]
+    assert [list(r) for r in fig.data[0].z] == [[2.0, 3.0]]
+    fig.close()
+
+
+_HARNESS = r"""
+const loaderUrl = process.argv[2];
+const log = [];
+function makeModel(state) {
+  const listeners = [];
+  return {
+    get: (k) => state[k],
+    set: (k, v) => { state[k] = v; },
+    save_changes: () => {},
+    send: () => {},
+    on: (ev, cb) => listeners.push([ev, cb]),
+    off: (ev, cb) => {},
+    emit: (k, v) => { state[k] = v; for (const [ev, cb] of listeners.slice())
+                                          if (ev === "change:" + k) cb(); },
+  };
+}
+// a fake plotly widget module (FigureModel applies restyles to _widget_data; a view draws it)
+const fakeModule = {
+  FigureView: class { getFullData() { return []; } },
+  default: () => {
+    let Q;
+    return {
+      initialize({ model }) {
+        Q = model;
+        model.on("change:_py2js_restyle", () => {
+          const m = model.get("_py2js_restyle");
+          if (m === null) return;
+          model.get("_widget_data")[0].y = m.y;
+          log.push("model:" + m.id);
+        });
+      },
+      render({ el }) {
+        el.drawn = JSON.stringify(Q.get("_widget_data"));
+        Q.on("change:_py2js_restyle", () => log.push("view:" + Q.get("_py2js_restyle").id));
+        return () => log.push("view removed");
+      },
+    };
+  },
+};
+let release;
+globalThis.__dsl_explore_plotly_widget__ = {
+  key: new Promise((r) => { release = () => r(fakeModule); }),
+};
+const widget = (await import(loaderUrl)).default();
+const model = makeModel({ _plotly_key: "key", _widget_data: [{ y: [0] }] });
+widget.initialize({ model });
+// updates before plotly.js has loaded (what anywidget dropped after 2 s)
+for (const id of [1, 2]) { model.emit("_py2js_restyle", { id, y: [id] });
+                           model.emit("_py2js_restyle", null); }
+const el = {};
+const rendering = widget.render({ el });
+release();
+const cleanup = await rendering;
+model.emit("_py2js_restyle", { id: 3, y: [3] }); model.emit("_py2js_restyle", null);
+cleanup();
+model.emit("_py2js_restyle", { id: 4, y: [4] }); model.emit("_py2js_restyle", null);
+console.log(JSON.stringify({ log, drawn: el.drawn, data: model.get("_widget_data") }));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_loader_replays_early_updates_in_order(tmp_path):
+    loader = tmp_path / "loader.mjs"
+    loader.write_text(LOADER_JS)
+    harness = tmp_path / "harness.mjs"
+    harness.write_text(_HARNESS)
+    out = subprocess.run(["node", str(harness), loader.as_uri()], capture_output=True,
+                         text=True, timeout=60, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    # 1 and 2 came before plotly.js: replayed on the model before the view drew
+    assert r["drawn"] == json.dumps([{"y": [2]}]).replace(" ", "")
+    assert r["log"] == ["model:1", "model:2", "model:3", "view:3", "view removed", "model:4"]
+    assert r["data"] == [{"y": [4]}]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_loader_leaves_big_arrays_out_of_trace_deltas(tmp_path):
+    loader = tmp_path / "loader.mjs"
+    loader.write_text(LOADER_JS)
+    harness = tmp_path / "harness.mjs"
+    harness.write_text(r"""
+const { patch } = await import(process.argv[2]);
+class FigureView { getFullData() { return this.el._fullData.map((f, i) =>
+                                          ({ ...f, ...this.el.data[i] })); } }
+patch({ FigureView });
+const big = new Float32Array(@N@), small = [1, 2, 3];
+const view = new FigureView();
+view.el = { _fullData: [{ type: "heatmap", z: big, x: small, uid: "u" }],
+            data: [{ z: { dtype: "f4", bdata: "AAAA" }, x: small }] };
+console.log(JSON.stringify(view.getFullData()));
+""".replace("@N@", str(DELTA_ARRAY_LIMIT + 1)))
+    out = subprocess.run(["node", str(harness), loader.as_uri()], capture_output=True,
+                         text=True, timeout=60, check=True)
+    full = json.loads(out.stdout.strip().splitlines()[-1])
+    assert full == [{"type": "heatmap", "x": [1, 2, 3], "uid": "u"}]
