@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from dsl_explore.experiments import PERTURBATIONS, PROXY_METRICS, _perturb, proxy, reproduce
+from dsl_explore.experiments import PERTURBATIONS, PROXY_METRICS, perturb, proxy, reproduce
 
 
 def test_reproduce_quick_tiny_writes_the_three_tables(tmp_path):
@@ -48,7 +48,7 @@ def test_perturbations_keep_shape_and_grow_with_level(family):
     y = np.random.default_rng(0).random((16, 16))
     errs = []
     for level in PERTURBATIONS[family]:
-        x = _perturb(y, family, level, np.random.default_rng(1))
+        x = perturb(y, family, level, np.random.default_rng(1))
         assert x.shape == y.shape
         errs.append(float(np.mean((x - y) ** 2)))
     assert errs[-1] > errs[0]

@@ -1,0 +1,17 @@
+"""The kit's experiments: the reproduction of the paper's Betti-error claim and the proxy study.
+
+- :mod:`~dsl_explore.experiments.reproduce`: ``dsl-explore reproduce`` (MSE, MSE + DSL and
+  MSE + PH-loss autoencoders on the same data and seeds; tables with intervals).
+- :mod:`~dsl_explore.experiments.proxy`: ``dsl-explore proxy`` (correlations of DSL with the
+  exact count and topology metrics over perturbations).
+- :mod:`~dsl_explore.experiments.stats`: bootstrap intervals and (partial) Spearman correlations.
+- :mod:`~dsl_explore.experiments.summary`: formatting and machine information shared by both.
+"""
+
+from dsl_explore.experiments.proxy import PERTURBATIONS, PROXY_METRICS, perturb, proxy
+from dsl_explore.experiments.reproduce import DEFAULTS, LOSS_SETTINGS, QUICK, reproduce
+
+__all__ = [
+    "DEFAULTS", "LOSS_SETTINGS", "PERTURBATIONS", "PROXY_METRICS", "QUICK", "perturb", "proxy",
+    "reproduce",
+]
