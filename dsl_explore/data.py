@@ -18,7 +18,8 @@ Generators
 - :func:`gaussian_blobs`: sums of random Gaussian blobs (1-D, 2-D, 3-D).
 - :func:`gaussian_random_field`: power-law Gaussian random fields (1-D, 2-D, 3-D).
 - :func:`marschner_lobb`: the Marschner-Lobb test volume (3-D).
-- :func:`make_dataset`: dispatch by name.
+- :func:`make_dataset`: dispatch by name; ``"real"`` gives windows of real data shipped by
+  packages (:func:`dsl_explore.real_data.real_dataset`, the ``real`` extra).
 
 Sizes: an ``int`` means a 1-D length (except for :func:`marschner_lobb`, which is 3-D only and
 reads an ``int`` as a cube); a tuple gives one size per spatial axis, each at least 2.
@@ -49,6 +50,7 @@ from dsl_explore._validation import (
     slab_indices,
     to_numpy,
 )
+from dsl_explore.real_data import real_dataset
 
 __all__ = [
     "DATASET_KINDS",
@@ -66,7 +68,7 @@ __all__ = [
     "split",
 ]
 
-DATASET_KINDS = ("sinusoids", "bumps", "blobs", "grf", "marschner_lobb")
+DATASET_KINDS = ("sinusoids", "bumps", "blobs", "grf", "marschner_lobb", "real")
 """The names :func:`make_dataset` accepts."""
 
 LAYOUTS = ("NL", "NCL", "NCHW", "NCDHW", "field")
@@ -617,12 +619,19 @@ def _make_ml(n: int, size: Any, *, seed: int | None = 0, **options: Any) -> np.n
     return np.repeat(volume, n, axis=0)
 
 
+def _make_real(n: int, size: Any, *, seed: int | None = 0, **options: Any) -> np.ndarray:
+    """``real_dataset`` with its dimensionality read from ``size`` (an int: 1-D)."""
+    shape = _check_size(size, "size", ndims=(1, 2, 3))
+    return real_dataset(len(shape), n, shape, seed=seed, **options)
+
+
 _MAKERS: dict[str, Callable[..., np.ndarray]] = {
     "sinusoids": sinusoids_1d,
     "bumps": bumps_1d,
     "blobs": gaussian_blobs,
     "grf": gaussian_random_field,
     "marschner_lobb": _make_ml,
+    "real": _make_real,
 }
 
 
@@ -637,12 +646,15 @@ def make_dataset(
         One of :data:`DATASET_KINDS`: ``"sinusoids"`` (:func:`sinusoids_1d`), ``"bumps"``
         (:func:`bumps_1d`), ``"blobs"`` (:func:`gaussian_blobs`), ``"grf"``
         (:func:`gaussian_random_field`), ``"marschner_lobb"`` (:func:`marschner_lobb`; not
-        random, so the ``n`` samples are identical copies and ``seed`` is ignored).
+        random, so the ``n`` samples are identical copies and ``seed`` is ignored), ``"real"``
+        (:func:`dsl_explore.real_data.real_dataset`, its dimensionality the length of
+        ``size``; needs the ``real`` extra).
     n
         Number of samples.
     size
         Spatial size, as the generator takes it (``"sinusoids"`` and ``"bumps"``: an int or a
-        1-tuple; ``"marschner_lobb"``: an int or a 3-tuple).
+        1-tuple; ``"marschner_lobb"``: an int or a 3-tuple; ``"real"``: an int for 1-D, else
+        a 2- or 3-tuple).
     seed
         Seed of the generator.
     **options

@@ -180,8 +180,9 @@ class TrainingConfig:
     ----------
     data : str
         A generator of :data:`dsl_explore.data.DATASET_KINDS` (``"bumps"``, ``"sinusoids"``,
-        ``"blobs"``, ``"grf"``, ``"marschner_lobb"``), or ``"array"`` for data passed to
-        :class:`TrainingRun` directly. Ignored when ``data_path`` is set.
+        ``"blobs"``, ``"grf"``, ``"marschner_lobb"``, ``"real"``: windows of real data of
+        ``spatial_dims`` dimensions, :mod:`dsl_explore.real_data`), or ``"array"`` for data
+        passed to :class:`TrainingRun` directly. Ignored when ``data_path`` is set.
     data_path : str or None
         A ``.npy``/``.npz`` file read with :func:`dsl_explore.data.load_array` (normalised to
         [0, 1] per sample).
