@@ -274,19 +274,32 @@ def _fresh_config(start: Any, flags: dict[str, Any]) -> Any:
 def add_reproduce_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "reproduce",
-        help="train MSE, MSE+DSL and MSE+PH models and write the Betti-error table",
+        help="run a reproduction suite (paper table, sweeps) and write its tables and figures",
         description=(
-            "Train MSE, MSE+DSL and MSE+PH autoencoders on the same data and seeds for each "
-            "dimensionality and write OUT/results.json, table.csv and table.md (mean and std "
-            "over seeds on held-out samples)."
+            "Run a suite of training runs (--suite paper: MSE, MSE+DSL and MSE+PH autoencoders "
+            "on synthetic and real 1D/2D/3D data, 5 seeds, and their per-step cost; --suite "
+            "sweeps: MSE+DSL over lambda, k and the sign surrogates on 2D) and write "
+            "OUT/results.json, table.md, table.csv and the Betti-error-against-MSE figures "
+            "pareto-<data>-<d>d.html (and .png where a browser for export exists). Results are "
+            "saved after every run; --resume continues an interrupted suite."
         ),
     )
-    p.add_argument("--quick", action="store_true", help="tiny sizes and steps (CI smoke test)")
-    p.add_argument("--dims", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
+    p.add_argument("--suite", default="paper",
+                   help="a suite of dsl_explore.experiments.suites.SUITES: paper (default), sweeps")
+    p.add_argument("--data", default="both", choices=("synthetic", "real", "both"),
+                   help="data kinds (default: both, as far as the suite has them)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and 2 seeds (CI smoke test)")
+    p.add_argument("--dims", type=int, nargs="+", default=None, choices=(1, 2, 3),
+                   help="restrict the suite's dimensionalities")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: suite's)")
     p.add_argument("--size", type=int, default=None, help="spatial size per axis, all dims")
     p.add_argument("--steps", type=int, default=None, help="training steps per run")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes for the runs (1 torch thread each; CPU only)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished runs of OUT/results.json and run the rest")
+    p.add_argument("--no-cost", action="store_true", help="skip the interleaved cost measurement")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_reproduce)
@@ -295,12 +308,34 @@ def add_reproduce_parser(subparsers: Any) -> None:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from dsl_explore.experiments import reproduce
 
-    reproduce(
-        dims=args.dims, seeds=args.seeds, quick=args.quick, size=args.size, device=args.device,
-        out_dir=args.out, steps=args.steps, progress=not args.no_progress,
+    data = ("synthetic", "real") if args.data == "both" else (args.data,)
+    result = reproduce(
+        out_dir=args.out, suite=args.suite, dims=args.dims, data=data, seeds=args.seeds,
+        quick=args.quick, size=args.size, steps=args.steps, device=args.device, jobs=args.jobs,
+        resume=args.resume, cost=False if args.no_cost else None,
+        progress=not args.no_progress,
     )
     print((args.out / "table.md").read_text(encoding="utf-8"))
+    for path in write_pareto_figures(result, args.out):
+        print(f"wrote {path}")
     return 0
+
+
+def write_pareto_figures(result: dict[str, Any], out: Path) -> list[Path]:
+    """``pareto-<data>-<d>d.html`` (and ``.png`` where a browser for export exists) per group."""
+    from dsl_explore.export import browser_available, save_figure
+    from dsl_explore.plots.pareto import pareto_groups, plot_pareto
+
+    paths = []
+    png = browser_available()
+    for kind, d in pareto_groups(result):
+        fig = plot_pareto(result, data_kind=kind, dims=d)
+        for ext in ("html", "png") if png else ("html",):
+            scale = 2.0 if ext == "png" else None
+            paths.append(save_figure(fig, out / f"pareto-{kind}-{d}d.{ext}", scale=scale))
+    if not png:
+        print("no browser for PNG export: wrote the HTML figures only", file=sys.stderr)
+    return paths
 
 
 def add_proxy_parser(subparsers: Any) -> None:

@@ -37,9 +37,10 @@ draw windows inside that part only, so a training set and a validation set drawn
 regions share no sample of the source. A source whose part is shorter than a window gives no
 windows to that region (at ``size=256`` in 1-D, only CO2 holds a validation window; sunspots,
 309 years, hold none in either region).
-``region="all"`` (the default, what ``make_dataset("real", ...)`` and a ``TrainingConfig`` use)
-draws from the whole source; its train/validation split then holds disjoint *samples*, but
-windows of the two parts may overlap.
+A ``TrainingConfig`` with ``data="real"`` draws its training set from ``region="train"`` and
+its validation set from ``region="val"`` (:func:`dsl_explore.training.make_training_data`).
+``region="all"`` (the default of ``make_dataset("real", ...)``) draws from the whole source; a
+split of such a set holds disjoint *samples*, but windows of the two parts may overlap.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from _training import tiny
 
 import dsl_explore.training.metrics as metrics_mod
 from dsl_explore.counting import sign_mismatch_count
-from dsl_explore.experiments.reproduce import _table_columns
+from dsl_explore.experiments.report import table_columns as _table_columns
 from dsl_explore.training import TrainingRun, evaluate_model, load_checkpoint, train
 from dsl_explore.training.history import LossBuffer, new_history
 from dsl_explore.training.metrics import (

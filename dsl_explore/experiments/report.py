@@ -167,7 +167,7 @@ def _claim_table(result: Mapping[str, Any]) -> list[str]:
                       and c["setting"] == name), None)
             cells.append(fmt_change(c["mse"]) if c else "—")
         lines.append(f"| {kind} | {d}D | " + " | ".join(cells) + " |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _plateau_table(result: Mapping[str, Any]) -> list[str]:
@@ -175,15 +175,15 @@ def _plateau_table(result: Mapping[str, Any]) -> list[str]:
         "Validation MSE of each objective against predicting the training split's mean signal "
         "(a model that learned nothing):",
         "",
-        "| data | dims | objective | MSE | mean-signal MSE | ratio |",
+        "| data | dims | objective | MSE | mean-signal MSE | mean-signal MSE / MSE |",
         "|---|---|---|---|---|---|",
     ]
     for r in result["summary"]:
         mse, ref = r["mse"][0], r["mean_signal_mse"][0]
-        ratio = f"{ref / mse:.1f}x lower" if mse > 0 and math.isfinite(ref) else "—"
+        ratio = f"{ref / mse:.2g}" if mse > 0 and math.isfinite(ref) else "—"
         lines.append(f"| {r['data_kind']} | {r['dims']}D | {r['setting']} | {mse:.3g} | "
                      f"{ref:.3g} | {ratio} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _cost_table(cost: Mapping[str, Any] | None) -> list[str]:
@@ -206,7 +206,7 @@ def _cost_table(cost: Mapping[str, Any] | None) -> list[str]:
             cells.append(f"{1e3 * e['seconds_per_step']:.1f} ms ({e['ratio_to_mse']:.2f}x)"
                          if e else "—")
         lines.append(f"| {d}D | " + " | ".join(cells) + " |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def table_md(result: Mapping[str, Any]) -> str:

@@ -215,6 +215,7 @@ def reproduce(
         _job_config(job)
     header = {
         "suite": su.name,
+        "machine_start": machine_info(),
         "settings": {
             "dims": list(dims_t), "data": list(kinds), "seeds": n_seeds, "quick": quick,
             "size": size, "steps": steps, "device": str(dev), "jobs": jobs, "threads": threads,
@@ -226,7 +227,7 @@ def reproduce(
     out.mkdir(parents=True, exist_ok=True)
     runs = _resumed_runs(out, header) if resume else []
     done = {run_key(r) for r in runs}
-    todo = [j for j in jobs_list if (j["data_kind"], j["dims"], j["seed"], j["setting"]) not in done]
+    todo = [j for j in jobs_list if run_key(j) not in done]
     say(f"suite {su.name}: {len(jobs_list)} runs ({len(jobs_list) - len(todo)} resumed), "
         f"{jobs} job(s) x {threads} thread(s)")
     t_start = time.perf_counter()

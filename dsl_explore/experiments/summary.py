@@ -49,9 +49,35 @@ def fmt_rho(v: float) -> str:
     return f"{v:.2f}" if math.isfinite(v) else "—"
 
 
+def _git_commit() -> str | None:
+    """The commit of the checkout the package runs from (None outside a git checkout)."""
+    import subprocess
+    from pathlib import Path
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, check=True,
+            capture_output=True, text=True, timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=Path(__file__).resolve().parent, check=True, capture_output=True, text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
 def machine_info() -> dict[str, Any]:
-    """Platform, Python, torch, CPU count, torch threads (and the CUDA device, if any)."""
+    """Platform, Python, torch, CPU count, torch threads, the load average, the package's
+    version and git commit (and the CUDA device, if any)."""
+    from dsl_explore import __version__
+
     info: dict[str, Any] = {
+        "dsl_explore": __version__,
+        "git_commit": _git_commit(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": str(torch.__version__),

@@ -57,7 +57,9 @@ def make_training_data(
 
     ``data`` (an array or tensor) is used instead of the config's source when given; it goes
     through :func:`~dsl_explore.data.load_array` (validated, normalised per sample to [0, 1]).
-    The split is :func:`~dsl_explore.data.split` with ``val_fraction`` and ``data_seed``.
+    The split is :func:`~dsl_explore.data.split` with ``val_fraction`` and ``data_seed``;
+    real data (``data="real"``) is split by region instead: training and validation windows
+    come from disjoint parts of every source.
 
     Raises
     ------
@@ -71,6 +73,8 @@ def make_training_data(
     >>> tr.shape, va.shape
     ((8, 1, 32), (2, 1, 32))
     """
+    if _split_by_region(config, data):
+        return _real_regions(config)
     arr = _source_array(config, data)
     if arr.ndim - 2 != config.spatial_dims:
         raise ValueError(
@@ -81,6 +85,35 @@ def make_training_data(
         raise ValueError(f"the data needs at least 2 samples to hold some out, got {arr.shape[0]}")
     train_arr, val_arr = split(arr, val_fraction=config.val_fraction, seed=config.data_seed)
     return np.ascontiguousarray(train_arr), np.ascontiguousarray(val_arr)
+
+
+def _split_by_region(config: TrainingConfig, data: Any) -> bool:
+    return (
+        data is None and config.data_path is None and config.data == "real"
+        and "region" not in config.data_options
+    )
+
+
+def _real_regions(config: TrainingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Real data: training windows from the first 75 % of every source, validation windows
+    from the rest (:func:`~dsl_explore.real_data.real_dataset`'s ``region``), so that no
+    held-out window overlaps a training window; the counts are those of
+    :func:`~dsl_explore.data.split`."""
+    n = config.n_samples
+    if n < 2:
+        raise ValueError(f"the data needs at least 2 samples to hold some out, got {n}")
+    n_val = min(max(1, round(n * config.val_fraction)), n - 1)
+    arrays = []
+    for region, count, offset in (("train", n - n_val, 0), ("val", n_val, 1)):
+        try:
+            arrays.append(make_dataset(
+                "real", count, config.size, seed=config.data_seed * 2 + offset, region=region,
+                **config.data_options,
+            ))
+        except TypeError as exc:
+            raise ValueError(f"config field 'data_options' ({config.data_options}): {exc}") \
+                from None
+    return np.ascontiguousarray(arrays[0]), np.ascontiguousarray(arrays[1])
 
 
 class DataOrder:
