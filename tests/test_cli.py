@@ -97,8 +97,12 @@ def test_argparse_errors_exit_2(capsys):
 
 def test_reproduce_and_proxy_commands(tmp_path, capsys):
     assert cli.main(["reproduce", "--quick", "--dims", "2", "--seeds", "1", "--steps", "3",
-                     "--out", str(tmp_path / "rep"), "--no-progress"]) == 0
-    assert "| 2D | mse |" in capsys.readouterr().out
+                     "--data", "synthetic", "--no-cost", "--out", str(tmp_path / "rep"),
+                     "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "| synthetic | 2D | mse |" in out
+    assert (tmp_path / "rep" / "pareto-synthetic-2d.html").is_file()
+    assert cli.main(["reproduce", "--suite", "nope", "--out", str(tmp_path / "x")]) == 2
     assert cli.main(["proxy", "--out", str(tmp_path / "px"), "--n-targets", "1", "--size", "8",
                      "--dims", "1", "--data", "sinusoids"]) == 0
     assert "Spearman" in capsys.readouterr().out

@@ -209,6 +209,20 @@ def _cost_table(cost: Mapping[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def _load_note(result: Mapping[str, Any]) -> str:
+    """The CPU time the runs used and the load average at start and end (a shared machine's
+    wall time is an upper bound of the idle one)."""
+    cpu = [r.get("cpu_seconds") for r in result["runs"]]
+    note = ""
+    if cpu and all(isinstance(c, (int, float)) for c in cpu):
+        note += f"; the training runs used {sum(cpu):.0f} CPU-seconds"
+    loads = [m.get("load_average") for m in (result.get("machine_start"), result.get("machine"))
+             if isinstance(m, Mapping)]
+    if len(loads) == 2 and all(loads):
+        note += f"; 1-minute load average {loads[0][0]:.1f} at the start, {loads[1][0]:.1f} at the end"
+    return note
+
+
 def table_md(result: Mapping[str, Any]) -> str:
     """The Markdown report: the claim table, the full metric table, plateau check and cost."""
     s = result["settings"]
@@ -218,7 +232,7 @@ def table_md(result: Mapping[str, Any]) -> str:
         f"Suite `{result['suite']}`: {s['seeds']} seed(s) on held-out samples"
         + (" (quick mode: tiny sizes, not meaningful)" if s["quick"] else "")
         + f"; device {s['device']}; {s['jobs']} job(s) x {s['threads']} thread(s); "
-        f"wall time {result['wall_seconds']:.0f} s.",
+        f"wall time {result['wall_seconds']:.0f} s{_load_note(result)}.",
         "",
     ]
     lines += _claim_table(result)

@@ -69,13 +69,15 @@ def _mean_signal_mse(cfg: Any, val: np.ndarray) -> float:
 def _run_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train and evaluate one run (in this process or a worker)."""
     cfg = _job_config(job)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     run = train(cfg, progress=job["progress"])
     train_s = time.perf_counter() - t0
     metrics = evaluate_model(
         run.model, run.val_data, device=run.device, batch_size=max(cfg.batch_size, 16),
         betti_thresholds=cfg.betti_thresholds, bottleneck=True, k=SETTINGS["mse+dsl"].fields["k"],
     )
+    eval_s = time.perf_counter() - t0 - train_s
+    cpu_s = time.process_time() - c0
     return {
         "data_kind": job["data_kind"],
         "dims": job["dims"],
@@ -87,6 +89,8 @@ def _run_one(job: dict[str, Any]) -> dict[str, Any]:
         "seconds_per_step": run.seconds_per_step,
         "steps": run.step,
         "train_seconds": train_s,
+        "eval_seconds": eval_s,
+        "cpu_seconds": cpu_s,
         "n_train": int(run.n_train),
         "n_test": int(run.val_data.shape[0]),
         "torch_threads": torch.get_num_threads(),
