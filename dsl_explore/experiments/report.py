@@ -219,7 +219,8 @@ def _load_note(result: Mapping[str, Any]) -> str:
     loads = [m.get("load_average") for m in (result.get("machine_start"), result.get("machine"))
              if isinstance(m, Mapping)]
     if len(loads) == 2 and all(loads):
-        note += f"; 1-minute load average {loads[0][0]:.1f} at the start, {loads[1][0]:.1f} at the end"
+        note += (f"; 1-minute load average {loads[0][0]:.1f} at the start, "
+                 f"{loads[1][0]:.1f} at the end")
     return note
 
 
