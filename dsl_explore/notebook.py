@@ -9,6 +9,8 @@
   damage can be anisotropic) plus a little smooth noise, how an undersized autoencoder errs.
 - :func:`critical_table`: critical-point counts of target and reconstruction, axis-wise and PL.
 - :func:`plot_betti_curves`: Betti curves of target and reconstruction (plotly).
+- :func:`load_results` / :func:`plot_reproduce`: the committed reproduction results
+  (``docs/results``) and a bar chart of one metric.
 
 Importing this module is cheap (numpy only); scipy, plotly and the core are imported on use.
 """
@@ -32,13 +34,17 @@ from dsl_explore.export import figure_formats  # re-exported: the notebooks impo
 __all__ = [
     "FIGURES_ENV",
     "QUICK_ENV",
+    "RESULTS_ENV",
     "CriticalTable",
     "critical_table",
     "degrade",
     "figure_formats",
     "figures_dir",
+    "load_results",
     "plot_betti_curves",
+    "plot_reproduce",
     "quick_mode",
+    "results_dir",
     "sizes",
 ]
 
@@ -369,10 +375,53 @@ def plot_betti_curves(
     return fig
 
 
+RESULTS_ENV = "DSL_EXPLORE_RESULTS_DIR"
+"""Environment variable naming the directory with ``<suite>/results.json`` (default: the
+repository's ``docs/results``)."""
+
+
+def results_dir() -> Path | None:
+    """Where the committed reproduction results are: ``$DSL_EXPLORE_RESULTS_DIR``, else the
+    ``docs/results`` folder of the checkout above the working directory (None if neither)."""
+    env = os.environ.get(RESULTS_ENV)
+    if env:
+        return Path(env)
+    for parent in (Path.cwd(), *Path.cwd().parents):
+        cand = parent / "docs" / "results"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def load_results(name: str) -> dict | None:
+    """``<results_dir()>/<name>/results.json`` (``name``: a suite, or ``"proxy"``, whose
+    file is ``proxy.json``), or None when it does not exist.
+
+    Raises
+    ------
+    ValueError
+        If the file exists but is not valid JSON.
+    """
+    import json
+
+    base = results_dir()
+    if base is None:
+        return None
+    path = base / name / ("proxy.json" if name == "proxy" else "results.json")
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+
+
 def plot_reproduce(result: dict, *, metric: str = "betti_total"):
     """Bar chart of one metric of :func:`dsl_explore.experiments.reproduce`'s summary.
 
-    One group of bars per dimensionality, one bar per loss (mean over seeds, error bar = std).
+    One group of bars per (data kind, dimensionality), one bar per objective: the mean over
+    seeds, with the 95 % bootstrap interval of the mean as error bar where the summary has one
+    (``betti_total``, ``mse``), else the standard deviation over seeds.
 
     Parameters
     ----------
@@ -387,32 +436,31 @@ def plot_reproduce(result: dict, *, metric: str = "betti_total"):
     """
     import plotly.graph_objects as go
 
-    from dsl_explore.plots.style import TEMPLATE
+    from dsl_explore.plots.style import apply_style
 
     summary = result["summary"]
     if not summary or metric not in summary[0]:
         keys = sorted(summary[0]) if summary else []
         raise ValueError(f"metric must be one of the summary keys {keys}, got {metric!r}")
     fig = go.Figure()
-    for loss in dict.fromkeys(row["loss"] for row in summary):
-        rows = [r for r in summary if r["loss"] == loss]
-        fig.add_trace(
-            go.Bar(
-                name=loss,
-                x=[f"{r['dims']}D" for r in rows],
-                y=[r[metric][0] for r in rows],
-                error_y={"type": "data", "array": [r[metric][1] for r in rows]},
-            )
-        )
-    fig.update_layout(
-        template=TEMPLATE,
-        barmode="group",
-        width=700,
-        height=420,
-        title=f"{metric} on held-out samples (mean ± std over seeds)",
-        xaxis_title="data",
-        yaxis_title=metric,
-    )
+    interval = f"{metric}_interval" in summary[0]
+    for name in dict.fromkeys(row["setting"] for row in summary):
+        rows = [r for r in summary if r["setting"] == name]
+        mean = [r[metric][0] for r in rows]
+        if interval:
+            iv = [r[f"{metric}_interval"] for r in rows]
+            err = {"type": "data", "symmetric": False,
+                   "array": [v["high"] - m for v, m in zip(iv, mean, strict=True)],
+                   "arrayminus": [m - v["low"] for v, m in zip(iv, mean, strict=True)]}
+        else:
+            err = {"type": "data", "array": [r[metric][1] for r in rows]}
+        fig.add_trace(go.Bar(
+            name=name, x=[f"{r['data_kind']} {r['dims']}D" for r in rows], y=mean, error_y=err,
+        ))
+    what = "95 % bootstrap interval" if interval else "± std"
+    fig.update_layout(barmode="group", xaxis_title="data", yaxis_title=metric)
+    apply_style(fig, title=f"{metric} on held-out samples (mean over seeds, {what})",
+                width=900, height=460)
     return fig
 
 

@@ -105,6 +105,7 @@ def _kernel_env(tmp: Path) -> dict[str, str]:
     env.update(
         DSL_EXPLORE_QUICK="1",
         DSL_EXPLORE_FIGURES=str(figures),
+        DSL_EXPLORE_RESULTS_DIR=str(ROOT / "docs" / "results"),  # the committed results (05)
         MPLBACKEND="Agg",
         PYVISTA_OFF_SCREEN="true",
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),

@@ -254,7 +254,8 @@ def reproduce(
             torch.set_num_threads(prev)
     else:
         _run_pool(todo, jobs, threads, record)
-    cost_res = None
+    # without a new measurement, a resumed suite keeps the cost it measured before
+    cost_res = _previous(out).get("cost") if resume and not run_cost else None
     if run_cost:
         cost_res = measure_cost(
             dims_t, su.settings, quick=quick, device=dev.type,
