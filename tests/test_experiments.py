@@ -48,7 +48,7 @@ def test_reproduce_quick_tiny_writes_results_and_tables(tmp_path):
     for seed in (0, 1):
         sel = [r for r in saved["runs"] if r["seed"] == seed]
         assert len({r["mean_signal_mse"] for r in sel}) == 1
-    ph = [r for r in saved["runs"] if r["setting"] == "mse+ph (whole batch)"][0]
+    ph = next(r for r in saved["runs"] if r["setting"] == "mse+ph (whole batch)")
     assert ph["config"]["ph_samples"] is None
     assert saved["machine"]["git_commit"] is None or len(saved["machine"]["git_commit"]) >= 40
     rows = list(csv.DictReader((tmp_path / "table.csv").open()))
@@ -211,3 +211,13 @@ def test_proxy_tiny(tmp_path):
     assert "| dsl |" in (tmp_path / "proxy.md").read_text()
     with pytest.raises(ValueError, match="n_targets"):
         proxy(n_targets=0, out_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_sweeps_suite_quick_runs_end_to_end(tmp_path):
+    res = reproduce(out_dir=tmp_path, suite="sweeps", quick=True, steps=2, progress=False)
+    names = [s.name for s in SUITES["sweeps"].settings]
+    assert [r["setting"] for r in res["summary"]] == names
+    assert {c["setting"] for c in res["changes"]} == set(names[1:])
+    assert res["cost"] is None and res["complete"]
+    assert "| synthetic | 2D | mse+dsl lam=8 |" in (tmp_path / "table.md").read_text()

@@ -218,9 +218,9 @@ def _load_note(result: Mapping[str, Any]) -> str:
         note += f"; the training runs used {sum(cpu):.0f} CPU-seconds"
     loads = [m.get("load_average") for m in (result.get("machine_start"), result.get("machine"))
              if isinstance(m, Mapping)]
-    if len(loads) == 2 and all(loads):
-        note += (f"; 1-minute load average {loads[0][0]:.1f} at the start, "
-                 f"{loads[1][0]:.1f} at the end")
+    start, end = ([*loads, None, None])[:2]
+    if start and end:
+        note += f"; 1-minute load average {start[0]:.1f} at the start, {end[0]:.1f} at the end"
     return note
 
 
@@ -244,7 +244,10 @@ def table_md(result: Mapping[str, Any]) -> str:
         "|---|---|---|" + "---|" * len(cols),
     ]
     for r in summary:
-        cells = [fmt_mean_std(*r.get(key, (math.nan, math.nan)), m.fmt) for key, _, m in cols]
+        cells = []
+        for key, _, m in cols:
+            mean, std = r.get(key, (math.nan, math.nan))
+            cells.append(fmt_mean_std(mean, std, m.fmt))
         lines.append(f"| {r['data_kind']} | {r['dims']}D | {r['setting']} | "
                      + " | ".join(cells) + " |")
     lines.append("")
