@@ -3,8 +3,8 @@ r"""The proxy study (``dsl-explore proxy``): does DSL measure topology, or only 
 Targets are perturbed (:mod:`~dsl_explore.experiments.perturb`) and every (target,
 perturbation) pair is scored with DSL, the exact sign-mismatch count, mismatched critical
 points, Betti error, bottleneck distance and MSE (:func:`score`). Three questions, each with
-95% cluster-bootstrap intervals over *targets* (:func:`~dsl_explore.experiments.stats.
-spearman_interval`):
+95% cluster-bootstrap intervals over *targets*
+(:func:`~dsl_explore.experiments.stats.spearman_interval`):
 
 1. How well does DSL rank pairs like each topology metric does (Spearman's :math:`\rho`),
    pooled over the classic families and within each family?
@@ -246,7 +246,7 @@ def proxy(
         scored pair, decoupling families included, with ``family``, ``variant``, ``level``),
         ``correlations`` ({"pooled" or family: :func:`correlations`}), ``decoupling`` (per
         family: ranges, per-variant means, finding), ``findings``, ``wall_seconds``,
-        ``machine``.
+        ``machine``, ``load_average`` (1, 5, 15 min, at the end; ``None`` where unknown).
 
     Raises
     ------
@@ -309,6 +309,7 @@ def proxy(
     }
     result["wall_seconds"] = time.perf_counter() - start
     result["machine"] = machine_info()
+    result["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     write_report(result, Path(out_dir))
     return result
 

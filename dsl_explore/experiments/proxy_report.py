@@ -152,7 +152,10 @@ def _markdown(result: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v:g}" if k == "smooth" else k for k, v in s["fixed_mse_variants"])
         + ". Fixed topology: " + ", ".join(f"{k} {v:g}" for k, v in s["fixed_topology_variants"])
         + f". Intervals: {s['confidence']:.0%} percentile cluster bootstrap over targets, "
-        f"{s['n_resamples']} resamples. Wall time {result['wall_seconds']:.0f} s.",
+        f"{s['n_resamples']} resamples. Wall time {result['wall_seconds']:.0f} s on "
+        f"{result['machine']['cpu_count']} CPUs" + (
+            f" (load average {result['load_average'][0]:.2f} at the end)."
+            if result.get("load_average") else "."),
         "",
         "## Spearman rank correlation, pooled over the classic families",
         "",
@@ -185,6 +188,11 @@ def _markdown(result: dict[str, Any]) -> str:
                      [[v["variant"], f"{v['level']:g}"] + [f"{v[m]:.4g}" for m in metrics]
                       for v in result["decoupling"][fam]["by_variant"]])
         md += ["", result["findings"][fam], ""]
+        if fam == "fixed_mse":
+            md += ["The bottleneck distance is at most the largest pointwise error "
+                   "max|x - y| (stability of persistence diagrams), and at one RMS that "
+                   "maximum differs between the error fields (smallest for the checkerboard).",
+                   ""]
     return "\n".join(md)
 
 
