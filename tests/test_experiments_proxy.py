@@ -174,6 +174,27 @@ def test_quick_study_correlations_are_those_of_its_rows(quick):
     assert "dsl_given_mse" not in res["correlations"]["fixed_mse"]
 
 
+def test_quick_study_decoupling_summaries(quick):
+    _, res = quick
+    fm = res["decoupling"]["fixed_mse"]["by_variant"]
+    expected = [(k, float(sigma)) for k, sigma in FIXED_MSE_VARIANTS]
+    assert [(v["variant"], v["level"]) for v in fm] == expected
+    contrast = fm[0]
+    assert contrast["count"] == 0 and math.isnan(contrast["dsl_within"]["count"]["value"])
+    checker = [r for r in res["rows"] if r["variant"] == "checker"]
+    assert fm[-1]["dsl_within"]["count"]["value"] == pytest.approx(
+        spearman([r["dsl"] for r in checker], [r["count"] for r in checker]), abs=1e-12)
+    ft = res["decoupling"]["fixed_topology"]
+    offsets = [r for r in res["rows"]
+               if r["family"] == "fixed_topology" and r["variant"] == "offset"]
+    assert max(r["dsl"] for r in offsets) < 1e-12  # unchanged differences, up to rounding
+    assert "offset 0.05" in res["findings"]["fixed_topology"]
+    classic_mse = [r["mse"] for r in res["rows"] if r["family"] in PERTURBATIONS]
+    pct = 100 * np.mean(np.array(classic_mse) <= ft["range"]["mse"][1])
+    assert ft["classic_percentile_of_max"]["mse"] == pytest.approx(pct)
+    assert f"{pct:.0f}% of the classic pairs" in res["findings"]["fixed_topology"]
+
+
 def test_quick_study_files(quick):
     out, res = quick
     md = (out / "proxy.md").read_text()

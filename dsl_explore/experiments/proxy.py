@@ -305,7 +305,10 @@ def proxy(
         "n_pairs": len(classic),
         "rows": rows,
         "correlations": corr,
-        "decoupling": {f: _variant_summary(by_family[f], classic) for f in DECOUPLING},
+        "decoupling": {
+            f: _variant_summary(by_family[f], classic, n_resamples=n_resamples, seed=seed)
+            for f in DECOUPLING
+        },
     }
     result["wall_seconds"] = time.perf_counter() - start
     result["machine"] = machine_info()
@@ -314,16 +317,21 @@ def proxy(
     return result
 
 
-def _variant_summary(rows: list[dict[str, Any]], classic: list[dict[str, Any]]) -> dict:
-    """Ranges, per-variant means and where the family's DSL/MSE sit among the classic pairs."""
+def _variant_summary(rows: list[dict[str, Any]], classic: list[dict[str, Any]], *,
+                     n_resamples: int, seed: int) -> dict:
+    """Ranges, per-variant means, DSL's rho with the count and critical points *within* each
+    variant (across targets), and where the family's DSL/MSE sit among the classic pairs."""
     col = {m: np.array([r[m] for r in rows], np.float64) for m in PROXY_METRICS}
     ref = {m: np.array([r[m] for r in classic], np.float64) for m in ("dsl", "mse")}
     variants = list(dict.fromkeys((r["variant"], r["level"]) for r in rows))
     means = []
     for v, lv in variants:
         sub = [r for r in rows if (r["variant"], r["level"]) == (v, lv)]
-        means.append({"variant": v, "level": lv,
-                      **{m: float(np.mean([r[m] for r in sub])) for m in PROXY_METRICS}})
+        cols = {m: np.array([r[m] for r in sub], np.float64) for m in (*PROXY_METRICS, "target")}
+        within = {m: _interval(cols, "dsl", m, None, n_resamples=n_resamples, seed=seed).to_dict()
+                  for m in ("count", "critical_mismatch")}
+        means.append({"variant": v, "level": lv, "dsl_within": within,
+                      **{m: float(np.mean(cols[m])) for m in PROXY_METRICS}})
     return {
         "range": {m: [float(col[m].min()), float(col[m].max())] for m in PROXY_METRICS},
         "mse_relative_spread": float(np.ptp(col["mse"]) / np.mean(col["mse"])),
