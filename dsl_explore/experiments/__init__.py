@@ -3,7 +3,9 @@
 - :mod:`~dsl_explore.experiments.reproduce`: ``dsl-explore reproduce`` (MSE, MSE + DSL and
   MSE + PH-loss autoencoders on the same data and seeds; tables with intervals).
 - :mod:`~dsl_explore.experiments.proxy`: ``dsl-explore proxy`` (correlations of DSL with the
-  exact count and topology metrics over perturbations).
+  exact count and topology metrics over perturbations, with intervals and partial
+  correlations); :mod:`~dsl_explore.experiments.perturb`: the perturbation families;
+  :mod:`~dsl_explore.experiments.proxy_report`: its tables.
 - :mod:`~dsl_explore.experiments.protocol`, :mod:`~dsl_explore.experiments.suites`: what is
   trained, and which runs make a suite; :mod:`~dsl_explore.experiments.cost`: interleaved
   per-step cost; :mod:`~dsl_explore.experiments.report`: summaries and tables.
