@@ -235,7 +235,12 @@ def reproduce(
     say(f"suite {su.name}: {len(jobs_list)} runs ({len(jobs_list) - len(todo)} resumed), "
         f"{jobs} job(s) x {threads} thread(s)")
     t_start = time.perf_counter()
-    prior_wall = float(_previous(out).get("wall_seconds", 0.0)) if resume and runs else 0.0
+    prior = _previous(out) if resume and runs else {}
+    prior_wall = float(prior.get("wall_seconds", 0.0))
+    if prior.get("machine_start"):  # a resumed suite started when its first part did
+        header["machine_start"] = prior["machine_start"]
+    # nothing left to run or measure: keep the machine state of the run that made the numbers
+    machine = prior.get("machine") if prior and not todo and not run_cost else None
 
     def record(run: dict[str, Any]) -> None:
         runs.append(run)
@@ -264,7 +269,7 @@ def reproduce(
     runs.sort(key=lambda r: (kinds.index(r["data_kind"]), r["dims"], r["seed"],
                              [s.name for s in su.settings].index(r["setting"])))
     return _write(out, header, runs, cost_res, prior_wall + time.perf_counter() - t_start, True,
-                  su)
+                  su, machine=machine)
 
 
 def _run_pool(todo: list[dict[str, Any]], jobs: int, threads: int,
@@ -321,12 +326,13 @@ def _resumed_runs(out: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _write(out: Path, header: dict[str, Any], runs: list[dict[str, Any]],
-           cost: dict[str, Any] | None, wall: float, complete: bool, su: Suite) -> dict[str, Any]:
+           cost: dict[str, Any] | None, wall: float, complete: bool, su: Suite,
+           *, machine: dict[str, Any] | None = None) -> dict[str, Any]:
     summary, changes = summarise(runs, su)
     result = {
         **header,
         "complete": complete,
-        "machine": machine_info(),
+        "machine": machine or machine_info(),
         "wall_seconds": wall,
         "runs": runs,
         "summary": summary,
