@@ -39,7 +39,7 @@ CONDA_TO_PYPI = {
 # Entries of environment.yml that are not dependencies of the package.
 CONDA_ONLY = {"python", "pip"}
 # Extras whose requirements environment.yml must carry (besides `dependencies`).
-EXTRAS = ("ui", "kernels", "chunked", "tensorboard", "torchmetrics", "test")
+EXTRAS = ("ui", "kernels", "chunked", "tensorboard", "torchmetrics", "real", "test")
 # Modules that `import dsl_explore` must not pull in (they are slow or optional).
 HEAVY_MODULES = ("plotly", "ipywidgets", "pyvista", "kaleido", "vtk", "vtkmodules", "triton")
 
