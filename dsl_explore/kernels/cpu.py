@@ -172,7 +172,8 @@ def _load() -> ctypes.CDLL | None:
         except OSError as exc:
             _BUILD_ERROR = repr(exc)
             return None
-        base = ["-O3", "-std=c11", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno"]
+        base = ["-O3", "-std=c11", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno",
+                "-ffp-contract=fast"]
         errors = []
         variants = (
             [*base, "-march=native", "-fopenmp"],
