@@ -12,25 +12,33 @@ elements, ``R = B * N0 * N1`` rows. Kernel axes 0, 1, 2 are ``N0, N1, N2``; a 1D
 writes per-row partials (``part[r * 3 + axis]``), so the totals do not depend on how the rows were
 split between threads.
 
-The float32 surrogates are branch-free so that GCC vectorises them: ``tanh(t) = sign(t) (1 - 2e /
-(1 + e))`` with ``e = exp(-2|t|) = 2^n 2^f`` (Cephes' exp2f polynomial for ``2^f``, ``2^n`` from
-the exponent bits), ``2 sigma(t) - 1 = tanh(t / 2)``, Cephes' ``atanf`` and ``erff``, Numerical
-Recipes' ``erfc`` for ``|t| >= 1`` (its ``exp`` by Cephes' range reduction and a degree-5
-polynomial). The gradient takes ``sign(k dx - k dy)``, which equals ``sign(s(k dx) - s(k dy))``
-for an increasing ``s`` and is exact in floating point. The float64 variant calls libm.
+The float32 surrogates are branch-free so that GCC vectorises them: ``tanh(k d) = sign(d) (1 - 2e
+/ (1 + e))`` with ``e = exp(-2 k |d|) = 2^n 2^f`` (``y = -2 log2(e) k |d|`` by one FMA from the
+difference ``d``, so ``k d`` is never rounded; Cephes' exp2f polynomial for ``2^f``, ``2^n`` from
+the bits of the rounding constant ``y + 1.5 * 2^23``), ``2 sigma(t) - 1 = tanh(t / 2)``, Cephes'
+``atanf`` and ``erff``, Numerical Recipes' ``erfc`` for ``|t| >= 1`` (its ``exp`` by Cephes' range
+reduction and a degree-5 polynomial). The gradient takes ``sign(dx - dy)``, which equals
+``sign(s(k dx) - s(k dy))`` for an increasing ``s`` and ``k > 0`` and is exact in floating point.
+The float64 variant calls libm. :mod:`dsl_explore.kernels.cpu` builds with ``-ffp-contract=fast``
+(the polynomials become FMA chains where the CPU has FMA).
 
 Measured error of the float32 tanh over **every** float32 input (``scripts/tanh_error.py``
 enumerates the 1.09e9 bit patterns of ``[0, 9.5]``; larger ``|t|`` give +-1 exactly and negative
-inputs mirror through ``copysign``): at most ``1.08e-7`` absolute (:data:`TANH_F32_MAX_ABS_ERR`),
-3.6 ulps of the correctly rounded value for ``|t| >= 1/2``, ``1 - s^2`` within ``1.83e-7`` of
-``tanh'`` (:data:`TANH_F32_MAX_D_ERR`); sigmoid (``tanh(t/2)``, every input of ``[0, 19]``):
-``1.08e-7`` absolute, 5.9 ulps for ``|t| >= 1/2``, derivative ``9.1e-8``. A test checks a
-sampled subset against float64; the other surrogates are within 3e-7 (tests pin this).
+inputs mirror through ``copysign``), FMA build on Zen 4: at most ``1.03e-7`` absolute
+(:data:`TANH_F32_MAX_ABS_ERR`), 2.98 ulps of the correctly rounded value for ``|t| >= 1/2``,
+``1 - s^2`` within ``1.41e-7`` of ``tanh'`` (:data:`TANH_F32_MAX_D_ERR`); sigmoid (``tanh(t/2)``,
+every input of ``[0, 19]``): ``1.03e-7`` absolute, 5.8 ulps for ``|t| >= 1/2``, derivative
+``7.1e-8``. (The build before, without FMA: tanh 1.08e-7, 3.6 ulps, 1.83e-7; sigmoid 1.08e-7, 5.9
+ulps, 9.1e-8.) A test checks a sampled subset against float64; the other surrogates are within
+3e-7 (tests pin this).
 
-The loops are compute-bound on a 2-core Zen 4: ``tanh`` costs about 0.6 ns per value and
-per core, two per difference, so a 128^3 fwd+bwd (6.3 M differences) needs ~8 ms of core time
-against a memory floor of ~1 ms; the rows' tails are padded to a whole vector (a scalar epilogue
-cost as much as the vector body for rows of 128).
+Cost: the difference loops are bound by vector operations. Before this version they took about 30
+per ``tanh`` (no FMA, since GCC does not contract under ``-std=c11``; ``a >= 9 ? 1 : s`` with a
+constant let GCC fold ``tanh(9)`` and split every loop into masked halves), plus 16 dependent
+scalar adds per call for the in-order ``omp simd`` reduction and a copied tail vector per row;
+now about 19, per-lane partial sums added as a tree, and a row's last vector read in place with
+its lanes past the row masked. One Zen 4 core, the C call alone, fwd+grad float32: 8x1x512^2
+5.9 -> 3.8 ms, 1x1x128^3 9.7 -> 5.6 ms (the full loss, fwd+bwd: :mod:`dsl_explore.bench`).
 """
 
 from dsl_explore.registry import SIGN_SURROGATES
@@ -129,11 +137,12 @@ INL float tanh_kd(float d, float K2, float sat, float lim) {
        comes from one FMA):
        y = n + f with n = round(y) (the 1.5 * 2^23 trick: big = y + 1.5 * 2^23 holds n in its low
        mantissa bits, so 2^n comes from big's bits by one shift and one add, no float-to-int
-       conversion), f = y - n in [-1/2, 1/2], 2^f by Cephes' exp2f polynomial (6 FMAs). At k |d| = 9.5,
-       2e / (1 + e) < 2^-25, so 1 - q rounds to 1 exactly: +-1 and s' = 1 - s^2 = 0 exactly for
-       every k |d| >= 9 (tanh(9) = 1 - 3.05e-8). NaN stays NaN (the comparison is false for NaN,
-       and p * 2^n is NaN whatever 2^n holds). k = 1 is tanh_f(t); its error over every float32 input is
-       TANH_F32_MAX_ABS_ERR (measured by scripts/tanh_error.py, see the module docstring). */
+       conversion), f = y - n in [-1/2, 1/2], 2^f by Cephes' exp2f polynomial (6 FMAs).
+       At k |d| = 9.5, 2e / (1 + e) < 2^-25, so 1 - q rounds to 1 exactly: +-1 and s' = 1 - s^2
+       = 0 exactly for every k |d| >= 9 (tanh(9) = 1 - 3.05e-8). NaN stays NaN (the comparison
+       is false for NaN, and p * 2^n is NaN whatever 2^n holds). With k = 1 this is the tanh
+       whose error over every float32 input is TANH_F32_MAX_ABS_ERR (scripts/tanh_error.py,
+       see the module docstring). */
     float a = fabsf(d);
     a = a >= sat ? lim : a;
     float big = a * K2 + 12582912.0f;
