@@ -44,8 +44,10 @@ The result is a dict (``--json`` prints it as JSON):
 ``eager/floor``, ``compile/floor``, ``eager/ours``, ``compile/ours``, ``count_ours/floor``,
 ``count_eager/floor``, ``count_eager/ours``}, ``check`` {``loss_rel_err``, ``grad_rel_err``,
 ``count_equal``}), ``ph`` (``shape``, ``gudhi_s``, ``dsl_fwd_bwd_ms``, ``dsl_fwd_bwd_ms_min``,
-``ratio``, ``ratio_min``) or None, and
-``skipped`` (what was left out and why). A measurement that could not run is ``None``.
+``ratio``, ``ratio_min``) or None, ``cores`` (:func:`bench_cpu_cores`, CPU only) and ``targets``
+(:func:`cpu_targets`: the per-core ratios, 2-thread speedups and PH/DSL against issue 16's
+targets, with the load average), and ``skipped`` (what was left out and why). A measurement that
+could not run is ``None``.
 
 RESULTS
 -------
@@ -421,6 +423,51 @@ def bench_cpu_cores(shapes: dict[str, tuple[int, ...]], *, rounds: int = 9,
             "threads_available": torch.get_num_threads(), "cases": cases}
 
 
+PER_CORE_TARGETS: dict[str, float] = {"2D": 4.0, "3D": 4.0}
+TWO_THREAD_TARGET = 1.7
+PH_TARGET = 5000.0
+CPU_TARGETS: dict[str, object] = {"per_core/floor": PER_CORE_TARGETS,
+                                  "two_thread_speedup": TWO_THREAD_TARGET,
+                                  "ph/dsl_1core": PH_TARGET}
+"""Issue 16's CPU targets: fused fwd+bwd per core within 4x of the single-pass copy floor (2D,
+3D), a 2-thread wall-clock speedup of at least 1.7x, DSL at least 5000x cheaper than gudhi PH."""
+
+
+def cpu_targets(result: dict) -> dict | None:
+    """This run's figures beside :data:`CPU_TARGETS` (None without a ``cores`` section).
+
+    Returns ``load_average`` (the ``cores`` run's, before and after), ``per_core`` and
+    ``two_threads`` (per case: ``value``, ``target``, ``met``; the speedup is the best 1-thread
+    over the best 2-thread wall time, with ``cpu_2t_over_1t``, the process CPU time of the
+    2-thread run over the 1-thread one) and ``ph`` (or None).
+
+    Examples
+    --------
+    >>> cpu_targets({"cores": None}) is None
+    True
+    """
+    cores = result.get("cores")
+    if not cores:
+        return None
+    per_core, two = {}, {}
+    for c in cores["cases"]:
+        target = PER_CORE_TARGETS.get(c["name"])
+        v = c["per_core"]["ours/floor"]
+        per_core[c["name"]] = {"value": v, "target": target,
+                               "met": None if target is None else bool(v <= target)}
+        sp = c["two_threads"]["speedup_wall_min"]
+        two[c["name"]] = {"value": sp, "target": TWO_THREAD_TARGET,
+                          "met": bool(sp >= TWO_THREAD_TARGET),
+                          "cpu_2t_over_1t": c["two_threads"]["cpu_2t_over_1t"]}
+    ph = result.get("ph") or {}
+    ph_t = None
+    if ph.get("ratio_1core"):
+        ph_t = {"value": ph["ratio_1core"], "target": PH_TARGET,
+                "met": bool(ph["ratio_1core"] >= PH_TARGET)}
+    return {"load_average": cores["load_average"], "per_core": per_core, "two_threads": two,
+            "ph": ph_t}
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -483,6 +530,7 @@ def bench_kernels(
         "cases": [],
         "ph": None,
         "cores": None,
+        "targets": None,
         "load_average": _load_average(),
         "skipped": skipped,
     }
@@ -514,6 +562,7 @@ def bench_kernels(
             per_core_ms = ph_case["ms"]["ours_1t"]["thread_cpu_min"]
             result["ph"]["dsl_fwd_bwd_ms_1core"] = per_core_ms
             result["ph"]["ratio_1core"] = result["ph"]["gudhi_s"] * 1e3 / per_core_ms
+        result["targets"] = cpu_targets(result)
     if echo:
         print(_json.dumps(result, indent=2) if json else format_table(result))
     return result
@@ -601,6 +650,16 @@ def format_table(result: dict) -> str:
     if ph and ph.get("ratio_1core"):
         lines.append(f"PH/DSL per core: {ph['ratio_1core']:.0f}x"
                      f" (DSL {ph['dsl_fwd_bwd_ms_1core']:.2f} ms CPU time on 1 thread)")
+    tg = result.get("targets")
+    if tg:
+        met = [f"{n} {t['value']:.1f}x/{t['target']:.0f}x {'met' if t['met'] else 'not met'}"
+               for n, t in tg["per_core"].items() if t["target"] is not None]
+        met += [f"2 threads {n} {t['value']:.2f}x/{t['target']}x"
+                f" {'met' if t['met'] else 'not met'}" for n, t in tg["two_threads"].items()]
+        if tg["ph"]:
+            met.append(f"PH/DSL {tg['ph']['value']:.0f}x/{tg['ph']['target']:.0f}x"
+                       f" {'met' if tg['ph']['met'] else 'not met'}")
+        lines.append("targets: " + "; ".join(met))
     if result["skipped"]:
         lines += ["", "skipped: " + "; ".join(result["skipped"])]
     return "\n".join(lines)
