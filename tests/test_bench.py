@@ -42,6 +42,7 @@ def test_ratios_positive(result):
         assert case["ratios"]["compile/floor"] is None  # compile=False
     ph = result["ph"]
     assert ph["shape"] == [8, 8, 8] and ph["gudhi_s"] > 0 and ph["ratio"] > 0
+    assert 0 < ph["gudhi_cpu_s"]  # the per-core PH/DSL ratio divides CPU time by CPU time
 
 
 def test_json_and_table(result):
