@@ -92,6 +92,18 @@ the remaining ~50 % is the loads, the sign, the gradient gather). The 2-thread s
 be measured: at load 9 on 2 cores the 2-thread wall time was 2-3x *longer* than 1 thread (fork-join
 waits for descheduled threads); rerun ``bench kernels`` on a quiet machine for the ``cores`` table.
 
+Kernel follow-up (FMA build and a leaner tanh, see :mod:`dsl_explore.kernels._csrc`; no zero
+gradients materialised before the backward), one ``bench kernels --json`` run, saved as
+``docs/perf/bench-kernels-cpu.json``, load average 6.0-6.6 (other jobs on both cores), ``cores``
+section (1 thread, best of 7, CPU time, 1-thread copy floor 20.3 GB/s): 2D 5.03 ms = 4.06x the
+1.24 ms floor, 3D 7.03 ms = 5.55x the 1.27 ms floor, eager torch 10.5x and 10.3x slower; gudhi PH
+of 128^3 23.1 s of CPU time (``gudhi_cpu_s``; the per-core ratio now divides CPU time by CPU time)
+against 6.98 ms: PH/DSL 3305x per core. Targets (``targets``): 4x, 4x, 5000x, **not met**. The
+2-thread speedup (best wall times) read 0.72x (2D) and 0.42x (3D), with the 2-thread run's
+process CPU time 0.89x and 1.79x the 1-thread one: at this load the second core was not ours, so
+the speedup is still unmeasured. The same run's other sections (median wall times, shared
+machine) are in the JSON.
+
 CUDA: still to be measured (no GPU was available to the session that wrote the kernels; they are
 verified by the interpreter tests, and compiled to sm_90 cubins by a test). Run
 ``dsl-explore bench kernels --device cuda``.
