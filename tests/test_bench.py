@@ -42,6 +42,7 @@ def test_ratios_positive(result):
         assert case["ratios"]["compile/floor"] is None  # compile=False
     ph = result["ph"]
     assert ph["shape"] == [8, 8, 8] and ph["gudhi_s"] > 0 and ph["ratio"] > 0
+    assert 0 < ph["gudhi_cpu_s"]  # the per-core PH/DSL ratio divides CPU time by CPU time
 
 
 def test_json_and_table(result):
@@ -91,3 +92,21 @@ def test_cores_section(result):
         assert c["two_threads"]["cpu_2t_over_1t"] > 0
     assert result["ph"]["ratio_1core"] > 0
     assert "2-thread speedup" in bench.format_table(result)
+
+
+def test_targets_section(result):
+    """The per-core ratios, 2-thread speedups (wall, with the CPU-time ratio) and PH/DSL beside
+    issue 16's targets, in the result and the table."""
+    tg = result["targets"]
+    assert tg["load_average"] == result["cores"]["load_average"]
+    assert set(tg["per_core"]) == set(TINY) == set(tg["two_threads"])
+    assert tg["per_core"]["1D"]["target"] is None and tg["per_core"]["1D"]["met"] is None
+    for name in ("2D", "3D"):
+        t = tg["per_core"][name]
+        assert t["target"] == 4.0 and t["met"] == (t["value"] <= 4.0)
+        assert t["value"] == result["cores"]["cases"][list(TINY).index(name)]["per_core"][
+            "ours/floor"]
+    for t in tg["two_threads"].values():
+        assert t["target"] == 1.7 and t["met"] == (t["value"] >= 1.7) and t["cpu_2t_over_1t"] > 0
+    assert tg["ph"]["target"] == 5000.0 and tg["ph"]["value"] == result["ph"]["ratio_1core"]
+    assert "targets: 2D" in bench.format_table(result)

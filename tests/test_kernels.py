@@ -367,6 +367,60 @@ class TestCpuPath:
         x[0, 0, 2, 3] = float("nan")
         assert torch.isnan(_cpu_loss(x, y, k=5.0))
 
+    @pytest.mark.parametrize("width", [16, 32, 17])
+    def test_row_tails_do_not_leak_the_next_row(self, width):
+        """A row's last vector is read in place when the row length is a multiple of the vector
+        (16 floats), its lanes past the row masked: a NaN at the start of the next row must not
+        reach this row's loss or gradient, which equal those of the row computed alone (the
+        copied-tail path) bit for bit. Width 17 takes the copied path everywhere. The loss of a
+        finite input is the sum of its rows' losses (to float32 rounding of each row's sum)."""
+        gen = torch.Generator().manual_seed(3)
+        x0, y = torch.rand(2, 1, 3, width, generator=gen), torch.rand(2, 1, 3, width, generator=gen)
+        x0[0, 0, 1, 0] = float("nan")
+        x = x0.clone().requires_grad_(True)
+        loss = _cpu_loss(x, y, dims=(-1,), reduction="sum", k=7.0)
+        loss.backward()
+        assert torch.isnan(loss)
+        for b, row in ((0, 0), (0, 2), (1, 0), (1, 1), (1, 2)):
+            xr = x0[b : b + 1, :, row : row + 1].clone().requires_grad_(True)
+            yr = y[b : b + 1, :, row : row + 1]
+            lr = _cpu_loss(xr, yr, dims=(-1,), reduction="sum", k=7.0)
+            lr.backward()
+            assert torch.isfinite(x.grad[b, 0, row]).all()
+            assert torch.equal(x.grad[b, 0, row], xr.grad[0, 0, 0])
+        # without the NaN, the loss is the rows' sum (float64 partials: equal up to the order)
+        x1 = x0.clone()
+        x1[0, 0, 1, 0] = 0.5
+        rows = [_cpu_loss(x1[b : b + 1, :, r : r + 1], y[b : b + 1, :, r : r + 1], dims=(-1,),
+                          reduction="sum", k=7.0).double() for b in range(2) for r in range(3)]
+        total = _cpu_loss(x1, y, dims=(-1,), reduction="sum", k=7.0).double()
+        assert abs(float(total - sum(rows))) <= 1e-6 * float(total)
+
+    def test_backward_fills_no_gradient_sized_buffer(self):
+        """The custom op's gradient outputs are never differentiated: autograd must not
+        materialise zero gradients of x's size for them before the backward (it did: two
+        full-size fills per step)."""
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        numel = 2 * 48 * 48
+        seen: list[str] = []
+
+        class Record(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for t in out if isinstance(out, (tuple, list)) else (out,):
+                    if isinstance(t, torch.Tensor) and t.numel() == numel:
+                        seen.append(str(func))
+                return out
+
+        x = torch.rand(2, 1, 48, 48, requires_grad=True)
+        y = torch.rand(2, 1, 48, 48)
+        loss = _cpu_loss(x, y)
+        with Record():
+            loss.backward()
+        assert x.grad is not None and torch.isfinite(x.grad).all()
+        assert not [f for f in seen if "zero" in f or "fill" in f or "full" in f], seen
+
     def test_identical_inputs_give_zero(self):
         x = torch.rand(2, 1, 7, 7, requires_grad=True)
         loss = _cpu_loss(x, x.detach().clone())

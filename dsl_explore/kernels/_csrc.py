@@ -12,35 +12,46 @@ elements, ``R = B * N0 * N1`` rows. Kernel axes 0, 1, 2 are ``N0, N1, N2``; a 1D
 writes per-row partials (``part[r * 3 + axis]``), so the totals do not depend on how the rows were
 split between threads.
 
-The float32 surrogates are branch-free so that GCC vectorises them: ``tanh(t) = sign(t) (1 - 2e /
-(1 + e))`` with ``e = exp(-2|t|) = 2^n 2^f`` (Cephes' exp2f polynomial for ``2^f``, ``2^n`` from
-the exponent bits), ``2 sigma(t) - 1 = tanh(t / 2)``, Cephes' ``atanf`` and ``erff``, Numerical
-Recipes' ``erfc`` for ``|t| >= 1`` (its ``exp`` by Cephes' range reduction and a degree-5
-polynomial). The gradient takes ``sign(k dx - k dy)``, which equals ``sign(s(k dx) - s(k dy))``
-for an increasing ``s`` and is exact in floating point. The float64 variant calls libm.
+The float32 surrogates are branch-free so that GCC vectorises them: ``tanh(k d) = sign(d) (1 - 2e
+/ (1 + e))`` with ``e = exp(-2 k |d|) = 2^n 2^f`` (``y = -2 log2(e) k |d|`` by one FMA from the
+difference ``d``, so ``k d`` is never rounded; Cephes' exp2f polynomial for ``2^f``, ``2^n`` from
+the bits of the rounding constant ``y + 1.5 * 2^23``), ``2 sigma(t) - 1 = tanh(t / 2)``, Cephes'
+``atanf`` and ``erff``, Numerical Recipes' ``erfc`` for ``|t| >= 1`` (its ``exp`` by Cephes' range
+reduction and a degree-5 polynomial). The gradient takes ``sign(dx - dy)``, which equals
+``sign(s(k dx) - s(k dy))`` for an increasing ``s`` and ``k > 0`` and is exact in floating point.
+The float64 variant calls libm. :mod:`dsl_explore.kernels.cpu` builds with ``-ffp-contract=fast``
+(the polynomials become FMA chains where the CPU has FMA).
 
 Measured error of the float32 tanh over **every** float32 input (``scripts/tanh_error.py``
 enumerates the 1.09e9 bit patterns of ``[0, 9.5]``; larger ``|t|`` give +-1 exactly and negative
-inputs mirror through ``copysign``): at most ``1.08e-7`` absolute (:data:`TANH_F32_MAX_ABS_ERR`),
-3.6 ulps of the correctly rounded value for ``|t| >= 1/2``, ``1 - s^2`` within ``1.83e-7`` of
-``tanh'`` (:data:`TANH_F32_MAX_D_ERR`); sigmoid (``tanh(t/2)``, every input of ``[0, 19]``):
-``1.08e-7`` absolute, 5.9 ulps for ``|t| >= 1/2``, derivative ``9.1e-8``. A test checks a
-sampled subset against float64; the other surrogates are within 3e-7 (tests pin this).
+inputs mirror through ``copysign``), FMA build on Zen 4: at most ``1.03e-7`` absolute
+(:data:`TANH_F32_MAX_ABS_ERR`), 2.98 ulps of the correctly rounded value for ``|t| >= 1/2``,
+``1 - s^2`` within ``1.41e-7`` of ``tanh'`` (:data:`TANH_F32_MAX_D_ERR`); sigmoid (``tanh(t/2)``,
+every input of ``[0, 19]``): ``1.03e-7`` absolute, 5.8 ulps for ``|t| >= 1/2``, derivative
+``7.1e-8``. (The build before, without FMA: tanh 1.08e-7, 3.6 ulps, 1.83e-7; sigmoid 1.08e-7, 5.9
+ulps, 9.1e-8.) A test checks a sampled subset against float64; the other surrogates are within
+3e-7 (tests pin this).
 
-The loops are compute-bound on a 2-core Zen 4: ``tanh`` costs about 0.6 ns per value and
-per core, two per difference, so a 128^3 fwd+bwd (6.3 M differences) needs ~8 ms of core time
-against a memory floor of ~1 ms; the rows' tails are padded to a whole vector (a scalar epilogue
-cost as much as the vector body for rows of 128).
+Cost: the difference loops are bound by vector operations. Before this version they took about 30
+per ``tanh`` (no FMA, since GCC does not contract under ``-std=c11``; ``a >= 9 ? 1 : s`` with a
+constant let GCC fold ``tanh(9)`` and split every loop into masked halves), plus 16 dependent
+scalar adds per call for the in-order ``omp simd`` reduction and a copied tail vector per row;
+now about 19, per-lane partial sums added as a tree, and a row's last vector read in place with
+its lanes past the row masked. One Zen 4 core, the C call alone, fwd+grad float32: 8x1x512^2
+5.9 -> 3.8 ms, 1x1x128^3 9.7 -> 5.6 ms (the full loss, fwd+bwd: :mod:`dsl_explore.bench`).
 """
 
 from dsl_explore.registry import SIGN_SURROGATES
 
 TANH_F32_MAX_ABS_ERR = 1.1e-7
-"""Largest ``|tanh_f(t) - tanh(t)|`` of the C (and Triton) float32 tanh over every float32 input
-(measured exhaustively by ``scripts/tanh_error.py``; see the module docstring)."""
+"""Bound on ``|tanh_f(t) - tanh(t)|`` of the C float32 tanh (``tanh_kd`` with ``k = 1``) over every
+float32 input: 1.03e-7 measured exhaustively by ``scripts/tanh_error.py`` (see the module
+docstring). The Triton kernels keep the earlier form of the same polynomial (1.08e-7 when it was
+measured in C)."""
 
 TANH_F32_MAX_D_ERR = 1.9e-7
-"""Largest ``|(1 - tanh_f(t)^2) - tanh'(t)|`` over every float32 input (same script)."""
+"""Bound on ``|(1 - tanh_f(t)^2) - tanh'(t)|`` over every float32 input (1.41e-7 measured, same
+script)."""
 
 ERR_UNKNOWN_SURROGATE = 2
 """Return code of the C entry points for a surrogate id they have no code for."""
@@ -103,32 +114,57 @@ INL float exp_core(float x) {
 
 INL float exp_f(float x) { return exp_core(clampf(x, -87.0f, 88.0f)); }
 
-INL float tanh_f(float t) {
-    /* sign(t) (1 - 2e / (1 + e)), e = exp(-2|t|) = 2^y with y = -2 log2(e) |t| in [-26, 0]:
-       y = n + f with n = round(y) (the 1.5 * 2^23 trick), 2^f for f in [-1/2, 1/2] by Cephes'
-       exp2f polynomial (6 FMAs), 2^n from the exponent bits. No second Cody-Waite constant and no
-       range clamp of exp are needed on this range. Where tanh saturates 2e / (1 + e) is small,
-       so 1 - q is rounded once (within an ulp of the correctly rounded value); |t| >= 9 gives
-       +-1 exactly (so s' = 1 - s^2 = 0 there; tanh(9) = 1 - 3.05e-8). NaN stays NaN (the
-       comparisons are false for NaN). Error over every float32 input: TANH_F32_MAX_ABS_ERR
-       (measured by scripts/tanh_error.py, see the module docstring). */
-    float a = fabsf(t);
-    a = a > 9.0f ? 9.0f : a;
-    float y = a * -2.88539008177792681f;
-    float n = (y + 12582912.0f) - 12582912.0f;
-    float f = y - n;
+/* Per-call constants of the float32 surrogates, computed once (see kconst_f): k, and for tanh and
+   sigmoid (tanh(k d / 2)) the scale K2 = -2 log2(e) k' of the exponent and the clamp 9.5 / k'
+   of |d| (k' = k or k / 2). The clamps are not compile-time constants on purpose: GCC would
+   otherwise fold tanh(9.5) and split every vector loop into masked halves (~8 more vector
+   operations per tanh). */
+typedef struct { float k, K2, sat, lim, K2h, sath, limh; } kconst_f;
+
+static kconst_f kconst_f_make(double k) {
+    kconst_f c;
+    double K2 = -2.8853900817779268 * k, K2h = 0.5 * K2;
+    c.k = (float)k;
+    c.K2 = (float)(K2 < -FLT_MAX ? -FLT_MAX : K2);
+    c.K2h = (float)(K2h < -FLT_MAX ? -FLT_MAX : K2h);
+    c.sat = (float)(9.0 / k);
+    c.lim = (float)(9.5 / k);
+    c.sath = (float)(18.0 / k);
+    c.limh = (float)(19.0 / k);
+    return c;
+}
+
+INL float tanh_kd(float d, float K2, float sat, float lim) {
+    /* tanh(k d) = sign(d) (1 - 2e / (1 + e)), e = exp(-2 k |d|) = 2^y, y = K2 |d| in [-27.5, 0]
+       (|d| >= sat = 9 / k is replaced by lim = 9.5 / k; the product k d is never rounded: y
+       comes from one FMA):
+       y = n + f with n = round(y) (the 1.5 * 2^23 trick: big = y + 1.5 * 2^23 holds n in its low
+       mantissa bits, so 2^n comes from big's bits by one shift and one add, no float-to-int
+       conversion), f = y - n in [-1/2, 1/2], 2^f by Cephes' exp2f polynomial (6 FMAs).
+       At k |d| = 9.5, 2e / (1 + e) < 2^-25, so 1 - q rounds to 1 exactly: +-1 and s' = 1 - s^2
+       = 0 exactly for every k |d| >= 9 (tanh(9) = 1 - 3.05e-8). NaN stays NaN (the comparison
+       is false for NaN, and p * 2^n is NaN whatever 2^n holds). With k = 1 this is the tanh
+       whose error over every float32 input is TANH_F32_MAX_ABS_ERR (scripts/tanh_error.py,
+       see the module docstring). */
+    float a = fabsf(d);
+    a = a >= sat ? lim : a;
+    float big = a * K2 + 12582912.0f;
+    float n = big - 12582912.0f;
+    float f = a * K2 - n;
     float p = 1.535336188319500e-4f;
     p = p * f + 1.339887440266574e-3f;
     p = p * f + 9.618437357674640e-3f;
     p = p * f + 5.550332471162809e-2f;
     p = p * f + 2.402264791363012e-1f;
     p = p * f + 6.931472028550421e-1f;
-    union { int32_t i; float f; } u;
-    u.i = ((int32_t)n + 127) << 23;
-    float e = (p * f + 1.0f) * u.f;
-    float s = 1.0f - (e + e) / (1.0f + e);
-    s = a >= 9.0f ? 1.0f : s;
-    return copysignf(s, t);
+    p = p * f + 1.0f;
+    union { float f; uint32_t u; } bb, sc;
+    bb.f = big;
+    sc.u = (bb.u << 23) + 0x3f800000u; /* 2^n: the low bits of big are n + 2^22 */
+    float e = p * sc.f;
+    float q = e / (1.0f + e);
+    float s = 1.0f - 2.0f * q;
+    return copysignf(s, d);
 }
 
 INL float atan_f(float t) {
@@ -172,18 +208,20 @@ INL float erf_f(float t) {
     return a < 1.0f ? p : q;
 }
 
-/* s(t) for surrogate S (a compile-time constant after inlining) */
-INL float surr_f(float t, int S) {
-    if (S == S_TANH) return tanh_f(t);
+/* s(k d) for surrogate S (a compile-time constant after inlining), d a difference */
+INL float surr_f(float d, kconst_f c, int S) {
+    float t = c.k * d;
+    if (S == S_TANH) return tanh_kd(d, c.K2, c.sat, c.lim);
     if (S == S_SOFTSIGN) return fabsf(t) > FLT_MAX ? copysignf(1.0f, t) : t / (1.0f + fabsf(t));
     if (S == S_ARCTAN) return atan_f(t) * 0.63661977236758134f;
     if (S == S_ERF) return erf_f(t);
-    if (S == S_SIGMOID) return tanh_f(0.5f * t); /* 2 sigma(t) - 1 = tanh(t / 2) */
+    if (S == S_SIGMOID) return tanh_kd(d, c.K2h, c.sath, c.limh); /* 2 sigma(t) - 1 = tanh(t / 2) */
     return NAN; /* unreachable: callers take S from pair_*_select or surrogate_f32's switch */
 }
 
-/* s'(t), given s = s(t) */
-INL float dsurr_f(float t, float s, int S) {
+/* s'(k d), given s = s(k d) */
+INL float dsurr_f(float d, float s, kconst_f c, int S) {
+    float t = c.k * d;
     if (S == S_TANH) return 1.0f - s * s;
     if (S == S_SOFTSIGN) { float den = 1.0f + fabsf(t); return 1.0f / (den * den); }
     if (S == S_ARCTAN) return 0.63661977236758134f / (1.0f + t * t);
@@ -199,7 +237,11 @@ INL float dsurr_f(float t, float s, int S) {
 
 /* ---------------- float64 math: libm ---------------- */
 
-INL double surr_d(double t, int S) {
+typedef struct { double k; } kconst_d;
+static kconst_d kconst_d_make(double k) { kconst_d c; c.k = k; return c; }
+
+INL double surr_d(double d, kconst_d c, int S) {
+    double t = c.k * d;
     if (S == S_TANH) return tanh(t);
     if (S == S_SOFTSIGN) return fabs(t) > DBL_MAX ? copysign(1.0, t) : t / (1.0 + fabs(t));
     if (S == S_ARCTAN) return atan(t) * 0.63661977236758134;
@@ -208,7 +250,8 @@ INL double surr_d(double t, int S) {
     return NAN;
 }
 
-INL double dsurr_d(double t, double s, int S) {
+INL double dsurr_d(double d, double s, kconst_d c, int S) {
+    double t = c.k * d;
     if (S == S_TANH) return 1.0 - s * s;
     if (S == S_SOFTSIGN) { double den = 1.0 + fabs(t); return 1.0 / (den * den); }
     if (S == S_ARCTAN) return 0.63661977236758134 / (1.0 + t * t);
@@ -223,59 +266,87 @@ INL double dsurr_d(double t, double s, int S) {
  * if out != NULL, out[j] = c * s'(k dx) * sgn(s(k dx) - s(k dy)).
  * One non-inlined function per (type, surrogate): small enough for the vectoriser.
  */
-#define DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S, SNAME)                                       \
+#define DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S, SNAME)                                   \
 INL T body_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const T *yb, i64 n,          \
-                           T k, T c, T *out) {                                                \
-    T acc = 0;                                                                                \
-    if (out) {                                                                                \
-        _Pragma("omp simd reduction(+:acc)")                                                  \
-        for (i64 j = 0; j < n; j++) {                                                         \
-            T t = k * (xb[j] - xa[j]);                                                        \
-            T sx = SURR(t, S);                                                                \
-            T ty = k * (yb[j] - ya[j]);                                                       \
-            T sy = SURR(ty, S);                                                               \
-            acc += ABS(sx - sy);                                                              \
-            /* s is increasing: sign(s(tx) - s(ty)) = sign(tx - ty), exact in floating point  \
-               (no flips where two saturated values of s are an ulp apart) */                 \
-            T sg = (T)(t > ty) - (T)(t < ty);                                                 \
-            out[j] = c * DSURR(t, sx, S) * sg;                                                \
-        }                                                                                     \
-    } else {                                                                                  \
-        _Pragma("omp simd reduction(+:acc)")                                                  \
-        for (i64 j = 0; j < n; j++) {                                                         \
-            T sx = SURR(k * (xb[j] - xa[j]), S);                                              \
-            T sy = SURR(k * (yb[j] - ya[j]), S);                                              \
-            acc += ABS(sx - sy);                                                              \
+                           i64 nvalid, int masked, KT kc, T c, T *out) {                      \
+    /* n is a multiple of TAIL; one partial sum per lane, added as a tree at the end (an      \
+       in-order "omp simd reduction" cost 16 dependent scalar adds per call). masked (a       \
+       constant after inlining): lanes j >= nvalid add nothing and write 0 (a select, so a    \
+       NaN read there does not leak) */                                                       \
+    T accv[TAIL];                                                                             \
+    for (int l = 0; l < TAIL; l++) accv[l] = 0;                                               \
+    for (i64 j0 = 0; j0 < n; j0 += TAIL) {                                                    \
+        if (out) {                                                                            \
+            _Pragma("omp simd")                                                               \
+            for (int l = 0; l < TAIL; l++) {                                                  \
+                i64 j = j0 + l;                                                               \
+                T dx = xb[j] - xa[j];                                                         \
+                T sx = SURR(dx, kc, S);                                                       \
+                T dy = yb[j] - ya[j];                                                         \
+                T sy = SURR(dy, kc, S);                                                       \
+                T v = ABS(sx - sy);                                                           \
+                if (masked) v = j < nvalid ? v : (T)0;                                        \
+                accv[l] += v;                                                                 \
+                /* s is increasing and k > 0: sign(s(k dx) - s(k dy)) = sign(dx - dy), exact  \
+                   in floating point (no flips where two saturated values of s are an ulp     \
+                   apart) */                                                                  \
+                T sg = (T)(dx > dy) - (T)(dx < dy);                                           \
+                T o = c * DSURR(dx, sx, kc, S) * sg;                                          \
+                if (masked) o = j < nvalid ? o : (T)0;                                        \
+                out[j] = o;                                                                   \
+            }                                                                                 \
+        } else {                                                                              \
+            _Pragma("omp simd")                                                               \
+            for (int l = 0; l < TAIL; l++) {                                                  \
+                i64 j = j0 + l;                                                               \
+                T sx = SURR(xb[j] - xa[j], kc, S);                                            \
+                T sy = SURR(yb[j] - ya[j], kc, S);                                            \
+                T v = ABS(sx - sy);                                                           \
+                if (masked) v = j < nvalid ? v : (T)0;                                        \
+                accv[l] += v;                                                                 \
+            }                                                                                 \
         }                                                                                     \
     }                                                                                         \
-    return acc;                                                                               \
+    for (int w = TAIL / 2; w > 0; w >>= 1) {                                                  \
+        _Pragma("omp simd")                                                                   \
+        for (int l = 0; l < w; l++) accv[l] += accv[l + w];                                   \
+    }                                                                                         \
+    return accv[0];                                                                           \
 }                                                                                             \
 static double pair_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const T *yb, i64 n,  \
-                                   T k, T c, T *out) {                                        \
-    /* whole vectors, then the tail as one more padded vector (zeros add nothing): a scalar   \
-       epilogue would cost as much as the vectors for rows of a few hundred */                \
+                                   i64 nread, KT kc, T c, T *out) {                           \
+    /* n differences; xa..yb may be read and out written up to nread >= n elements. Whole     \
+       vectors, then the tail: read in place with the lanes >= n masked when a whole vector   \
+       fits in nread (the last difference of a row, N2 a multiple of TAIL), else copied into  \
+       one more padded vector (zeros add nothing): a scalar epilogue would cost as much as    \
+       the vectors for rows of a few hundred */                                               \
     i64 nv = n & ~(i64)(TAIL - 1);                                                            \
-    double acc = (double)body_##SUF##_##SNAME(xa, xb, ya, yb, nv, k, c, out);                 \
-    if (nv < n) {                                                                             \
+    double acc = (double)body_##SUF##_##SNAME(xa, xb, ya, yb, nv, nv, 0, kc, c, out);         \
+    if (nv < n && nv + TAIL <= nread) {                                                       \
+        acc += (double)body_##SUF##_##SNAME(xa + nv, xb + nv, ya + nv, yb + nv, TAIL, n - nv, \
+                                            1, kc, c, out ? out + nv : NULL);                 \
+    } else if (nv < n) {                                                                      \
         T b0[TAIL] = {0}, b1[TAIL] = {0}, b2[TAIL] = {0}, b3[TAIL] = {0}, bo[TAIL];           \
         i64 m = n - nv;                                                                       \
         for (i64 j = 0; j < m; j++) {                                                         \
             b0[j] = xa[nv + j]; b1[j] = xb[nv + j]; b2[j] = ya[nv + j]; b3[j] = yb[nv + j];   \
         }                                                                                     \
-        acc += (double)body_##SUF##_##SNAME(b0, b1, b2, b3, TAIL, k, c, out ? bo : NULL);     \
+        acc += (double)body_##SUF##_##SNAME(b0, b1, b2, b3, TAIL, TAIL, 0, kc, c,             \
+                                            out ? bo : NULL);                                 \
         if (out)                                                                              \
             for (i64 j = 0; j < m; j++) out[nv + j] = bo[j];                                  \
     }                                                                                         \
     return acc;                                                                               \
 }
 
-#define DEFINE_PAIRS(T, SUF, SURR, DSURR, ABS)                                                \
-DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_TANH, tanh)                                           \
-DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_SOFTSIGN, softsign)                                   \
-DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_ARCTAN, arctan)                                       \
-DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_ERF, erf)                                             \
-DEFINE_PAIR(T, SUF, SURR, DSURR, ABS, S_SIGMOID, sigmoid)                                     \
-typedef double (*pair_##SUF##_fn)(const T *, const T *, const T *, const T *, i64, T, T, T *); \
+#define DEFINE_PAIRS(T, SUF, KT, SURR, DSURR, ABS)                                            \
+DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_TANH, tanh)                                       \
+DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_SOFTSIGN, softsign)                               \
+DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_ARCTAN, arctan)                                   \
+DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_ERF, erf)                                         \
+DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_SIGMOID, sigmoid)                                 \
+typedef double (*pair_##SUF##_fn)(const T *, const T *, const T *, const T *, i64, i64, KT, T,   \
+                                  T *);                                                      \
 static pair_##SUF##_fn pair_##SUF##_select(int S) {                                           \
     switch (S) {                                                                              \
     case S_TANH: return pair_##SUF##_tanh;                                                    \
@@ -287,8 +358,8 @@ static pair_##SUF##_fn pair_##SUF##_select(int S) {                             
     }                                                                                         \
 }
 
-DEFINE_PAIRS(float, f32, surr_f, dsurr_f, fabsf)
-DEFINE_PAIRS(double, f64, surr_d, dsurr_d, fabs)
+DEFINE_PAIRS(float, f32, kconst_f, surr_f, dsurr_f, fabsf)
+DEFINE_PAIRS(double, f64, kconst_d, surr_d, dsurr_d, fabs)
 
 /*
  * Rows [r0, r1) of the fused loss (+ gradient).
@@ -300,12 +371,13 @@ DEFINE_PAIRS(double, f64, surr_d, dsurr_d, fabs)
  * previous plane); those are recomputed only at the start of the range (bit-identical values, so
  * the result does not depend on the split).
  */
-#define DEFINE_ROWS(T, SUF)                                                                   \
+#define DEFINE_ROWS(T, SUF, KT, KMAKE)                                                        \
 static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *gs,            \
-                   i64 r0, i64 r1, i64 N0, i64 N1, i64 N2, int ndim, double kd, int S) {     \
+                   i64 r0, i64 r1, i64 R, i64 N0, i64 N1, i64 N2, int ndim, double kd,       \
+                   int S) {                                                                  \
     pair_##SUF##_fn pair = pair_##SUF##_select(S);                                            \
     if (!pair) return ERR_UNKNOWN_SURROGATE;                                                  \
-    T k = (T)kd;                                                                              \
+    KT k = KMAKE(kd);                                                                         \
     int want_g = g != NULL;                                                                   \
     int has1 = ndim >= 2 && N1 >= 2, has0 = ndim >= 3 && N0 >= 2;                             \
     i64 plane_n = N1 * N2;                                                                    \
@@ -332,15 +404,18 @@ static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *g
         double s0 = 0, s1 = 0, s2 = 0;                                                        \
         const T *p1 = zrow, *m1 = zrow, *p0 = zrow, *m0 = zrow;                               \
         /* kernel axis 2 (the contiguous one) */                                              \
-        if (N2 >= 2) s2 = pair(xr, xr + 1, yr, yr + 1, N2 - 1, k, c2, want_g ? o2 + 1 : NULL); \
+        /* the row's last difference would read the next row's first element (masked out;   \
+           not past the array's end): o2 + 1 has room for N2 values, o2[N2] is rewritten 0 */  \
+        if (N2 >= 2) s2 = pair(xr, xr + 1, yr, yr + 1, N2 - 1, r < R - 1 ? N2 : N2 - 1, k, c2,  \
+                               want_g ? o2 + 1 : NULL);                                        \
         /* kernel axis 1: differences to the next row; the previous row's are kept */         \
         if (has1) {                                                                           \
             if (want_g && i1 > 0) {                                                           \
-                if (r - 1 < r0) pair(xr - N2, xr, yr - N2, yr, N2, k, c1, prev1);             \
+                if (r - 1 < r0) pair(xr - N2, xr, yr - N2, yr, N2, N2, k, c1, prev1);         \
                 p1 = prev1;                                                                   \
             }                                                                                 \
             if (i1 < N1 - 1) {                                                                \
-                s1 = pair(xr, xr + N2, yr, yr + N2, N2, k, c1, want_g ? own1 : NULL);         \
+                s1 = pair(xr, xr + N2, yr, yr + N2, N2, N2, k, c1, want_g ? own1 : NULL);     \
                 m1 = own1;                                                                    \
             }                                                                                 \
         }                                                                                     \
@@ -348,12 +423,12 @@ static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *g
         if (has0) {                                                                           \
             if (want_g && i0 > 0) {                                                           \
                 T *pv = planeA + i1 * N2;                                                     \
-                if (r - N1 < r0) pair(xr - plane_n, xr, yr - plane_n, yr, N2, k, c0, pv);     \
+                if (r - N1 < r0) pair(xr - plane_n, xr, yr - plane_n, yr, N2, N2, k, c0, pv); \
                 p0 = pv;                                                                      \
             }                                                                                 \
             if (i0 < N0 - 1) {                                                                \
                 T *ow = want_g ? planeB + i1 * N2 : NULL;                                     \
-                s0 = pair(xr, xr + plane_n, yr, yr + plane_n, N2, k, c0, ow);                 \
+                s0 = pair(xr, xr + plane_n, yr, yr + plane_n, N2, N2, k, c0, ow);             \
                 m0 = ow;                                                                      \
             }                                                                                 \
         }                                                                                     \
@@ -375,8 +450,8 @@ static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *g
     return 0;                                                                                 \
 }
 
-DEFINE_ROWS(float, f32)
-DEFINE_ROWS(double, f64)
+DEFINE_ROWS(float, f32, kconst_f, kconst_f_make)
+DEFINE_ROWS(double, f64, kconst_d, kconst_d_make)
 
 /*
  * The exported entry points: rows [0, R) split into contiguous ranges, one per thread. Built with
@@ -398,8 +473,8 @@ DEFINE_ROWS(double, f64)
 #define PARALLEL_ROWS(CALL) (void)nthreads; return CALL(0, R);
 #endif
 
-#define DSL_CALL_f32(a, b) dsl_rows_f32(x, y, g, part, gs, a, b, N0, N1, N2, ndim, k, S)
-#define DSL_CALL_f64(a, b) dsl_rows_f64(x, y, g, part, gs, a, b, N0, N1, N2, ndim, k, S)
+#define DSL_CALL_f32(a, b) dsl_rows_f32(x, y, g, part, gs, a, b, R, N0, N1, N2, ndim, k, S)
+#define DSL_CALL_f64(a, b) dsl_rows_f64(x, y, g, part, gs, a, b, R, N0, N1, N2, ndim, k, S)
 
 int dsl_f32(const float *x, const float *y, float *g, double *part, const float *gs,
             i64 R, i64 N0, i64 N1, i64 N2, int ndim, double k, int S, int nthreads) {
@@ -472,8 +547,10 @@ DEFINE_COUNT_ENTRY(uint8_t, u8)
 
 /* ---------------- self-check of the float32 math (tests compare with float64) ---------------- */
 
-#define SURR_CASE(S) case S: s[j] = surr_f(t[j], S); ds[j] = dsurr_f(t[j], s[j], S); break;
+#define SURR_CASE(S) case S: s[j] = surr_f(t[j], c, S); ds[j] = dsurr_f(t[j], s[j], c, S); break;
 int surrogate_f32(const float *t, float *s, float *ds, i64 n, int S) {
+    /* k = 1: the kernels' surrogates with d = t */
+    kconst_f c = kconst_f_make(1.0);
     if (!pair_f32_select(S)) return ERR_UNKNOWN_SURROGATE;
     for (i64 j = 0; j < n; j++) {
         switch (S) {

@@ -115,6 +115,9 @@ def _setup_context(ctx, inputs, output) -> None:
     x, y, dims, weights, k, surrogate, reduction, backend, grad_x, grad_y = inputs
     _, gx, gy = output
     ctx.mark_non_differentiable(gx, gy)
+    # gx and gy are never differentiated: without this, autograd fills a zero gradient of x's
+    # size for each of them before every backward (0.3-0.8 ms per step at 8 MB, one core)
+    ctx.set_materialize_grads(False)
     ctx.args = (list(dims), list(weights), k, surrogate, reduction, backend)
     ctx.single = (bool(grad_x), bool(grad_y))
     ctx.compiled = torch.compiler.is_compiling()
@@ -140,6 +143,8 @@ def _backward(ctx, go: Tensor, _ggx: Tensor, _ggy: Tensor):
     if torch.is_grad_enabled() and not torch.compiler.is_compiling():
         raise RuntimeError(DOUBLE_BACKWARD_MESSAGE)
     dims, weights, k, surrogate, reduction, backend = ctx.args
+    if go is None:  # no gradient reached the loss (grads are not materialised): zero
+        return (None,) * 10
     need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     grads: list[Tensor | None] = [None, None]
     if ctx.compiled:
