@@ -7,6 +7,7 @@ import pytest
 
 from dsl_explore.plots import style
 from dsl_explore.plots.raster import (
+    colour_index,
     colour_lut,
     colourise,
     png_bytes,
@@ -36,6 +37,9 @@ def test_colourise_range_clips_and_nan():
     got = colourise(z, lut, cmin=0.0, cmax=1.0)[0, :, 0].tolist()
     assert got == [0, 0, 64, 255, 255, 0]
     assert colourise(z, lut, cmin=1.0, cmax=1.0).max() == 0  # empty range: first colour
+    assert colour_index(z, 256, cmin=0.0, cmax=1.0).tolist() == [[0, 0, 64, 255, 255, 0]]
+    with pytest.raises(ValueError, match="n must"):
+        colour_index(z, 257, cmin=0.0, cmax=1.0)
 
 
 def test_png_round_trip():
@@ -43,8 +47,15 @@ def test_png_round_trip():
     rgb = rng.integers(0, 256, size=(7, 5, 3), dtype=np.uint8)
     np.testing.assert_array_equal(read_png(png_bytes(rgb)), rgb)
     np.testing.assert_array_equal(read_png(png_data_url(rgb)), rgb)
-    with pytest.raises(ValueError, match="rgb must"):
+    with pytest.raises(ValueError, match="pixels must"):
         png_bytes(np.zeros((0, 3, 3), dtype=np.uint8))
+    lut = colour_lut(style.MAP_COLORSCALE)
+    idx = rng.integers(0, 256, size=(4, 6), dtype=np.uint8)
+    np.testing.assert_array_equal(read_png(png_data_url(idx, palette=lut)), lut[idx])
+    with pytest.raises(ValueError, match="pixels must"):
+        png_bytes(rgb, palette=lut)
+    with pytest.raises(ValueError, match="palette must"):
+        png_bytes(idx, palette=np.zeros((300, 3), dtype=np.uint8))
 
 
 def test_upscale_and_stamp_with_outline_and_clipping():

@@ -39,6 +39,7 @@ from typing import Any
 import plotly
 import plotly.graph_objects as go
 import traitlets
+from plotly.basedatatypes import Undefined
 
 __all__ = ["DELTA_ARRAY_LIMIT", "LOADER_JS", "LiveFigure", "plotly_bundle"]
 
@@ -207,7 +208,7 @@ class LiveFigure(go.FigureWidget):
 
     @property
     def kernel_only(self) -> frozenset[int]:
-        """Indices of hidden traces whose updates stay in the kernel (see :meth:`keep_in_kernel`)."""
+        """Hidden traces whose updates stay in the kernel (see :meth:`keep_in_kernel`)."""
         return frozenset(self.__dict__.get("_dsl_kernel_only", ()))
 
     def keep_in_kernel(self, indices: Any) -> None:
@@ -240,8 +241,12 @@ class LiveFigure(go.FigureWidget):
         for prop, values in restyle_data.items():
             if isinstance(values, list) and len(values) == len(traces):
                 values = [values[j] for j in keep]
+                if all(v is Undefined for v in values):  # set on kernel-only traces only
+                    continue
             out[prop] = values
-        return (out if keep else {}), [traces[j] for j in keep]
+        if not keep or not out:
+            return {}, []
+        return out, [traces[j] for j in keep]
 
     def _send_restyle_msg(self, restyle_data: Any, trace_indexes: Any = None,
                           source_view_id: Any = None) -> None:

@@ -6,15 +6,17 @@ critical-point markers and ~0.1 s to each 512^2 heatmap. plotly.js recomputes an
 trace of a figure on any data update (``restyle``), whatever changed. So the live 2D view:
 
 - draws each panel (target, reconstruction, exact map, DSL map) as a ``layout.images`` entry:
-  a PNG ``data:`` URL coloured with the panel's colour axis (:mod:`dsl_explore.plots.raster`),
-  upscaled without smoothing to about :data:`PANEL_PX` pixels a side;
+  a PNG ``data:`` URL coloured with the panel's colour axis (:mod:`dsl_explore.plots.raster`;
+  the maps as indexed-colour PNGs), upscaled without smoothing to about :data:`PANEL_PX` pixels
+  a side; a k change then sends one ``relayout`` (the DSL image, the titles) and no trace data;
 - keeps the four heatmap traces (with their roles and values, as :func:`~dsl_explore.plots.
-  plot_2d` builds them) but hidden (``visible=False``: not computed or drawn by plotly.js), plus
-  one invisible trace per colour axis so both colour bars stay;
+  plot_2d` builds them) but hidden (``visible=False``) and their updates in the kernel
+  (:meth:`~dsl_explore.widgets._figure.LiveFigure.keep_in_kernel`), plus one invisible trace
+  per colour axis so both colour bars stay;
 - above :data:`SVG_MARKERS_UP_TO` critical points, paints the markers into the field images
-  (the points the SVG markers would show, as small squares in their kind's colour) and leaves the marker traces
-  ``"legendonly"``: a click on a legend entry overlays the hoverable SVG markers of that kind
-  (slower updates while shown). Fewer points stay SVG markers as before.
+  (the points the SVG markers would show, as small squares in their kind's colour) and leaves
+  the marker traces ``"legendonly"``: a click on a legend entry overlays the hoverable SVG
+  markers of that kind (slower updates while shown). Fewer points stay SVG markers as before.
 
 The panels have no value hover (the hidden heatmaps do not hover); the axis ranges are set to
 the field's extent. Static export (kaleido) draws the same images.
@@ -30,7 +32,14 @@ import plotly.graph_objects as go
 from dsl_explore.plots import style
 from dsl_explore.plots.compute import CriticalGroups
 from dsl_explore.plots.parts import marker_fields
-from dsl_explore.plots.raster import colour_lut, colourise, png_data_url, stamp, upscale
+from dsl_explore.plots.raster import (
+    colour_index,
+    colour_lut,
+    colourise,
+    png_data_url,
+    stamp,
+    upscale,
+)
 from dsl_explore.plots.update import TraceIndex
 
 __all__ = ["PANEL_PX", "ROLES", "SVG_MARKERS_UP_TO", "MapImages"]
@@ -104,11 +113,10 @@ class MapImages:
     def draw_map(self, fig: Any, role: str, z: np.ndarray) -> None:
         """Redraw the ``"exact"`` or ``"dsl"`` image from display values ``z``, on the range of
         ``coloraxis2``."""
-        ax = fig.layout.coloraxis2
-        rgb = colourise(z, self._luts["coloraxis2"], cmin=float(ax.cmin or 0.0),
-                        cmax=float(ax.cmax))
+        ax, lut = fig.layout.coloraxis2, self._luts["coloraxis2"]
+        idx = colour_index(z, lut.shape[0], cmin=float(ax.cmin or 0.0), cmax=float(ax.cmax))
         fig.layout.images[self.slot[role]].source = png_data_url(
-            upscale(rgb, self._scale(z.shape)))
+            upscale(idx, self._scale(z.shape)), palette=lut)
 
     def draw_field(self, fig: Any, role: str, z: np.ndarray, groups: CriticalGroups, *,
                    factor: int, max_markers: int | None) -> None:
