@@ -150,7 +150,9 @@ class LineView:
 
 class HeatmapView:
     """The 2D view of a field, or of the current slice of a volume: the weighted maps of
-    :func:`~dsl_explore.plots.plot_2d`, downsampled above ``max_display``."""
+    :func:`~dsl_explore.plots.plot_2d`, downsampled above ``max_display``, each panel drawn as
+    a PNG layout image over its hidden heatmap (:class:`~dsl_explore.widgets._map_images.
+    MapImages`): a k change sends only the new DSL image and the titles."""
 
     def __init__(self, controls: ExploreControls, model: ExploreModel, *,
                  max_display: int | None, max_markers: int | None) -> None:
