@@ -18,14 +18,17 @@ go = pytest.importorskip("plotly.graph_objects")
 from dsl_explore.counting import sign_mismatch_count  # noqa: E402
 from dsl_explore.critical import mismatched_critical_points  # noqa: E402
 from dsl_explore.loss import directional_sign_loss  # noqa: E402
-from dsl_explore.plots import find_traces  # noqa: E402
+from dsl_explore.plots import find_traces, style  # noqa: E402
+from dsl_explore.plots.raster import colour_lut, colourise  # noqa: E402
 from dsl_explore.plots.traces import as_array  # noqa: E402
 from dsl_explore.widgets import Explorer, explore  # noqa: E402
 from dsl_explore.widgets._common import READOUT_CLASS, STATUS_CLASS  # noqa: E402
+from tests._png import read_png  # noqa: E402
 
 # the module, not the function of the same name that dsl_explore.widgets re-exports
 explore_mod = importlib.import_module("dsl_explore.widgets.explore")
 sample_mod = importlib.import_module("dsl_explore.widgets._sample")
+images_mod = importlib.import_module("dsl_explore.widgets._map_images")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -126,6 +129,68 @@ def test_k_change_updates_dsl_map_only_and_reuses_critical_points(monkeypatch):
     assert calls == []
     ex.model.load(0)  # the patch sits where the explorer computes critical points
     assert calls == [1]
+
+
+def test_2d_panels_are_png_images_and_k_redraws_the_dsl_image_only():
+    x, y = pair((16, 16), seed=2)
+    ex = explore(x, y, k=5.0)
+    fig, view = ex.figure, ex._area.slice_view
+    imgs, slot = fig.layout.images, view.images.slot
+    assert sorted(slot) == ["dsl", "exact", "recon", "target"] and len(imgs) == 4
+    assert all(im.source.startswith("data:image/png;base64,") for im in imgs)
+    assert [tr.visible for tr in fig.data if tr.type == "heatmap"] == [False] * 4
+    assert list(fig.layout.xaxis.range) == [-0.5, 15.5]
+    assert list(fig.layout.yaxis.range) == [15.5, -0.5]  # rows run down
+    # each image is its (hidden) heatmap's values through the colour axis, pixels upscaled
+    lut = colour_lut(style.MAP_COLORSCALE)
+    for role in ("exact", "dsl"):
+        rgb = read_png(imgs[slot[role]].source)
+        up = rgb.shape[0] // 16
+        assert up >= 2 and rgb.shape == (16 * up, 16 * up, 3)
+        (tr,) = find_traces(fig, role=role)
+        want = colourise(as_array(tr.z), lut, cmin=0.0, cmax=fig.layout.coloraxis2.cmax)
+        np.testing.assert_array_equal(rgb[::up, ::up], want)
+    (ft,) = find_traces(fig, role="field", panel="target")
+    ax = fig.layout.coloraxis
+    want = colourise(as_array(ft.z), colour_lut(style.FIELD_COLORSCALE), cmin=ax.cmin,
+                     cmax=ax.cmax)
+    got = read_png(imgs[slot["target"]].source)
+    np.testing.assert_array_equal(got[::up, ::up], want)
+    # few critical points: hoverable SVG markers, nothing painted
+    assert not view.images.burned
+    assert all(fig.data[i].visible is True for i in view.idx.markers.values())
+    before = {r: imgs[i].source for r, i in slot.items()}
+    ex.k_slider.value = 500.0
+    after = {r: imgs[i].source for r, i in slot.items()}
+    assert after["dsl"] != before["dsl"]
+    assert after["target"] == before["target"] and after["recon"] == before["recon"]
+    (dsl,) = find_traces(fig, role="dsl")
+    rgb = read_png(after["dsl"])
+    np.testing.assert_array_equal(
+        rgb[::up, ::up],
+        colourise(as_array(dsl.z), lut, cmin=0.0, cmax=fig.layout.coloraxis2.cmax))
+
+
+def test_many_critical_points_are_painted_into_the_field_images(monkeypatch):
+    monkeypatch.setattr(images_mod, "SVG_MARKERS_UP_TO", 0)
+    x, y = pair((16, 16), seed=2)
+    ex = explore(x, y, k=5.0)
+    fig, view = ex.figure, ex._area.slice_view
+    assert view.images.burned
+    assert all(fig.data[i].visible == "legendonly" for i in view.idx.markers.values())
+    rgb = read_png(fig.layout.images[view.images.slot["recon"]].source)
+    up = rgb.shape[0] // 16
+    c = style.KIND_STYLES["spurious"].color
+    colour = [int(c[i:i + 2], 16) for i in (1, 3, 5)]
+    (sp,) = find_traces(fig, role="critical", kind="spurious", panel="recon")
+    points = [(r, col) for r, col in zip(sp.y, sp.x, strict=True) if r is not None]
+    assert points
+    for r, col in points:
+        assert rgb[r * up + up // 2, col * up + up // 2].tolist() == colour
+    ex.sample_slider.value = 0  # no change; the legend state stays as the user left it
+    fig.data[view.idx.markers[("recon", "spurious")]].visible = True
+    ex.k_slider.value = 50.0
+    assert fig.data[view.idx.markers[("recon", "spurious")]].visible is True
 
 
 def test_1d_figure_follows_k():

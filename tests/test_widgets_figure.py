@@ -158,3 +158,41 @@ console.log(JSON.stringify(view.getFullData()));
                          text=True, timeout=60, check=True)
     full = json.loads(out.stdout.strip().splitlines()[-1])
     assert full == [{"type": "heatmap", "x": [1, 2, 3], "uid": "u"}]
+
+
+def test_kernel_only_traces_are_not_sent():
+    import plotly.basewidget as bw
+
+    sent = []
+    originals = {}
+    for name in ("_send_restyle_msg", "_send_update_msg", "_send_relayout_msg"):
+        originals[name] = getattr(bw.BaseFigureWidget, name)
+
+    def recorder(name):
+        def record(self, *args, **kwargs):
+            sent.append((name, args[:2]))
+            return originals[name](self, *args, **kwargs)
+        return record
+
+    fig = LiveFigure(go.Figure([go.Heatmap(z=[[0.0, 1.0]], visible=False),
+                                go.Scatter(y=[1.0, 2.0])]))
+    with pytest.raises(ValueError, match="visible=False"):
+        fig.keep_in_kernel([1])
+    fig.keep_in_kernel([0])
+    assert fig.kernel_only == frozenset({0})
+    with mock.patch.multiple(bw.BaseFigureWidget, **{n: recorder(n) for n in originals}):
+        fig.data[0].z = [[5.0, 6.0]]  # kernel only: nothing goes out
+        assert sent == []
+        with fig.batch_update():  # the kernel-only part is dropped, the rest goes out
+            fig.data[0].z = [[7.0, 8.0]]
+            fig.data[1].y = [3.0, 4.0]
+            fig.layout.title.text = "T"
+        with fig.batch_update():  # only layout left: a relayout
+            fig.data[0].z = [[9.0, 9.0]]
+            fig.layout.title.text = "U"
+    assert [tuple(r[0] for r in fig.data[0].z)] == [(9.0,)]  # the kernel keeps the values
+    (name, (restyle, relayout)), (name2, (relayout2, _)) = sent[0], sent[1]
+    assert name == "_send_update_msg" and set(restyle) == {"y"} and relayout == {"title.text": "T"}
+    assert name2 == "_send_relayout_msg" and relayout2 == {"title.text": "U"}
+    assert len(sent) == 2
+    fig.close()

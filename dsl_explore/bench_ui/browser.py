@@ -192,7 +192,8 @@ def _measure_case(page: Any, url: str, name: str, repeats: int) -> dict[str, Any
             const out = document.querySelector('{_EXPLORER}');
             const gd = out && out.querySelector('.js-plotly-plot');
             return !!(gd && gd.data && gd.data.length > 0
-                      && gd.querySelectorAll('.heatmaplayer image, .scatterlayer .js-line')
+                      && gd.querySelectorAll(
+                          '.heatmaplayer image, .imagelayer image, .scatterlayer .js-line')
                          .length > 0);
         }}""", timeout=300_000, polling=250)
     ex = page.locator(_EXPLORER).first

@@ -38,6 +38,7 @@ from dsl_explore.plots.update import index_traces, update_1d, update_2d
 from dsl_explore.plots.volume import plot_volume_plotly
 from dsl_explore.widgets._explore_controls import ExploreControls
 from dsl_explore.widgets._figure import LiveFigure
+from dsl_explore.widgets._map_images import ROLES, MapImages
 from dsl_explore.widgets._sample import ExploreModel
 
 __all__ = [
@@ -149,7 +150,9 @@ class LineView:
 
 class HeatmapView:
     """The 2D view of a field, or of the current slice of a volume: the weighted maps of
-    :func:`~dsl_explore.plots.plot_2d`, downsampled above ``max_display``."""
+    :func:`~dsl_explore.plots.plot_2d`, downsampled above ``max_display``, each panel drawn as
+    a PNG layout image over its hidden heatmap (:class:`~dsl_explore.widgets._map_images.
+    MapImages`): a k change sends only the new DSL image and the titles."""
 
     def __init__(self, controls: ExploreControls, model: ExploreModel, *,
                  max_display: int | None, max_markers: int | None) -> None:
@@ -157,9 +160,12 @@ class HeatmapView:
         self.max_display, self.max_markers = max_display, max_markers
         parts = self.parts()
         self.exact_max = float(parts.maps[0].z.max()) if parts.maps[0].z.size else 0.0
-        self.figure = LiveFigure(heatmaps_to_typed(build_2d(parts, width=1100,
-                                                                 height=1000)))
-        self.idx = index_traces(self.figure, 2)
+        fig = heatmaps_to_typed(build_2d(parts, width=1100, height=1000))
+        self.idx = index_traces(fig, 2)
+        self.images = MapImages(fig, self.idx)
+        self._draw_images(fig, parts)
+        self.figure = LiveFigure(fig)
+        self.figure.keep_in_kernel(self.idx[role] for role in ROLES)  # drawn as images
 
     def fields(self) -> tuple[torch.Tensor, ...]:
         """(x, y, x32, y32) of the view: the sample, or in 3D its current slice."""
@@ -214,7 +220,13 @@ class HeatmapView:
             fig.data[idx["dsl"]].z = typed_array(dsl)
             if ex is not None:
                 fig.data[idx["exact"]].z = typed_array(ex)
-            fig.layout.coloraxis2.cmax = top if top > 0 else 1.0
+                self.exact_z = ex
+            cmax = top if top > 0 else 1.0
+            rescaled = fig.layout.coloraxis2.cmax != cmax
+            fig.layout.coloraxis2.cmax = cmax
+            self.images.draw_map(fig, "dsl", dsl)
+            if ex is not None or rescaled:
+                self.images.draw_map(fig, "exact", self.exact_z)
             note = f" (shown 1/{factor}: block max)" if factor > 1 else ""
             assert idx.dsl_title is not None
             fig.layout.annotations[idx.dsl_title].text = self.dsl_title() + note
@@ -225,7 +237,20 @@ class HeatmapView:
         ez = parts.maps[0].z
         self.exact_max = float(ez.max()) if ez.size else 0.0
         c = self.model.cur
-        update_2d(self.figure, self.idx, parts, value_range=(c.vmin, c.vmax))
+        with self.figure.batch_update():
+            update_2d(self.figure, self.idx, parts, value_range=(c.vmin, c.vmax))
+            self._draw_images(self.figure, parts)
+
+    def _draw_images(self, fig: Any, parts: Parts2D) -> None:
+        """All four panel images (and their extent) from ``parts``, on ``fig``'s colour axes."""
+        self.exact_z = parts.maps[0].z
+        self.images.set_markers(fig, parts.groups)
+        self.images.place(fig, tuple(self.fields()[0].shape))  # type: ignore[arg-type]
+        for role, z in (("target", parts.target), ("recon", parts.recon)):
+            self.images.draw_field(fig, role, z, parts.groups, factor=parts.factor,
+                                   max_markers=parts.max_markers)
+        self.images.draw_map(fig, "exact", parts.maps[0].z)
+        self.images.draw_map(fig, "dsl", parts.maps[1].z)
 
 
 class VolumeView:

@@ -39,6 +39,7 @@ from typing import Any
 import plotly
 import plotly.graph_objects as go
 import traitlets
+from plotly.basedatatypes import Undefined
 
 __all__ = ["DELTA_ARRAY_LIMIT", "LOADER_JS", "LiveFigure", "plotly_bundle"]
 
@@ -204,3 +205,61 @@ class LiveFigure(go.FigureWidget):
         """Open the comm, once the figure's data is in the widget state (not earlier)."""
         if self.__dict__.get("_dsl_can_open"):
             super().open()
+
+    @property
+    def kernel_only(self) -> frozenset[int]:
+        """Hidden traces whose updates stay in the kernel (see :meth:`keep_in_kernel`)."""
+        return frozenset(self.__dict__.get("_dsl_kernel_only", ()))
+
+    def keep_in_kernel(self, indices: Any) -> None:
+        """Keep later updates of these traces in the kernel: they are not sent to the page.
+
+        For traces hidden in the page (``visible=False`` when the figure was built) that hold
+        data for Python only, e.g. the values behind an image drawn in their place: plotly.js
+        recomputes every trace on any trace update, so an update of such a trace would cost a
+        full redraw for nothing. The page keeps the values they were built with; the traces
+        must stay hidden.
+
+        Raises
+        ------
+        ValueError
+            If an index is not that of a trace with ``visible=False``.
+        """
+        idx = {int(i) for i in indices}
+        bad = [i for i in idx if not 0 <= i < len(self.data) or self.data[i].visible is not False]
+        if bad:
+            raise ValueError(f"indices must be those of traces with visible=False, got {bad}")
+        self.__dict__["_dsl_kernel_only"] = set(self.kernel_only) | idx
+
+    def _drop_kernel_only(self, restyle_data: Any, trace_indexes: Any) -> tuple[Any, Any]:
+        quiet = self.kernel_only
+        traces = self._normalize_trace_indexes(trace_indexes)
+        if not quiet or not restyle_data or not quiet.intersection(traces):
+            return restyle_data, trace_indexes
+        keep = [j for j, t in enumerate(traces) if t not in quiet]
+        out = {}
+        for prop, values in restyle_data.items():
+            if isinstance(values, list) and len(values) == len(traces):
+                values = [values[j] for j in keep]
+                if all(v is Undefined for v in values):  # set on kernel-only traces only
+                    continue
+            out[prop] = values
+        if not keep or not out:
+            return {}, []
+        return out, [traces[j] for j in keep]
+
+    def _send_restyle_msg(self, restyle_data: Any, trace_indexes: Any = None,
+                          source_view_id: Any = None) -> None:
+        restyle_data, trace_indexes = self._drop_kernel_only(restyle_data, trace_indexes)
+        if trace_indexes == []:
+            return
+        super()._send_restyle_msg(restyle_data, trace_indexes, source_view_id)
+
+    def _send_update_msg(self, restyle_data: Any, relayout_data: Any, trace_indexes: Any = None,
+                         source_view_id: Any = None) -> None:
+        restyle_data, trace_indexes = self._drop_kernel_only(restyle_data, trace_indexes)
+        if trace_indexes == []:
+            if relayout_data:
+                self._send_relayout_msg(relayout_data, source_view_id)
+            return
+        super()._send_update_msg(restyle_data, relayout_data, trace_indexes, source_view_id)

@@ -333,8 +333,10 @@ def explore(
 ) -> Explorer:
     """Explore DSL between a reconstruction ``x`` and a target ``y`` with sliders.
 
-    Shows the 1D plot (:func:`~dsl_explore.plots.plot_1d`), the 2D heatmaps
-    (:func:`~dsl_explore.plots.plot_2d`) or, for volumes, the 2D panels of one slice or a
+    Shows the 1D plot (:func:`~dsl_explore.plots.plot_1d`), the 2D panels of
+    :func:`~dsl_explore.plots.plot_2d` (drawn as images made in the kernel, so a slider change
+    redraws one image, not the whole figure; the panels show no values on hover) or, for
+    volumes, the 2D panels of one slice or a
     rotatable 3D view (:func:`~dsl_explore.plots.plot_volume_plotly`), with a k slider (log
     scale), one weight slider per axis, a surrogate selector, a sample selector for batches,
     a readout of the DSL value, the exact count and the mismatched critical points, and an
@@ -369,7 +371,9 @@ def explore(
         panel title says so); the values in the readout always use the full data.
     max_markers : int or None
         At most this many markers per kind and panel (evenly strided; the legend shows the
-        total).
+        total). Above 500 critical points in a 2D view they are painted into the field
+        images and the legend entries start hidden: click one to overlay hoverable markers
+        of that kind (see :mod:`dsl_explore.widgets._map_images`).
     volume_max_size : int
         Largest number of samples per axis in the 3D view (stride subsampling above it).
     threads : int or None

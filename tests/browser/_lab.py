@@ -64,6 +64,8 @@ READOUT = ".dsl-readout"
 EXPLORER = f"{NOTEBOOK} .jp-OutputArea-child:has({READOUT})"
 EXPLORER_CELL = f"{NOTEBOOK} .jp-CodeCell:has({READOUT})"
 PLOT = ".js-plotly-plot"
+# what plotly drew: lines, bars, heatmap images and layout images (the explorer's 2D panels)
+DRAWN = ".scatterlayer .js-line, .barlayer path, .heatmaplayer image, image.hm, .imagelayer image"
 
 
 def find_chromium() -> str | None:
@@ -221,13 +223,13 @@ FINGERPRINT_JS = """
   const attrs = (sel, a) => [...gd.querySelectorAll(sel)].map(e => e.getAttribute(a) || '');
   const lines = attrs('.scatterlayer .js-line', 'd').join('|');
   const bars = attrs('.barlayer path', 'd').join('|');
-  const images = [...gd.querySelectorAll('.heatmaplayer image, image.hm')]
+  const images = [...gd.querySelectorAll('.heatmaplayer image, image.hm, .imagelayer image')]
       .map(e => e.getAttribute('href') || e.getAttribute('xlink:href') || '').join('|');
   const title = [...gd.querySelectorAll('.gtitle')].map(e => e.textContent).join('|');
   return {lines: h(lines), bars: h(bars), images: h(images), title: title,
           n_lines: attrs('.scatterlayer .js-line', 'd').length,
           n_bars: attrs('.barlayer path', 'd').length,
-          n_images: gd.querySelectorAll('.heatmaplayer image, image.hm').length};
+          n_images: gd.querySelectorAll('.heatmaplayer image, image.hm, .imagelayer image').length};
 }
 """
 
@@ -315,8 +317,7 @@ _DIAGNOSE_JS = f"""
     readouts: q('{NOTEBOOK} {READOUT}').map(e => e.innerText.slice(0, 300)),
     explorer_text: out ? out.innerText.slice(0, 600) : null,
     plots_in_explorer: out ? out.querySelectorAll('{PLOT}').length : 0,
-    drawn: gd ? gd.querySelectorAll(
-        '.scatterlayer .js-line, .barlayer path, .heatmaplayer image, image.hm').length : null,
+    drawn: gd ? gd.querySelectorAll('{DRAWN}').length : null,
     title: gd ? [...gd.querySelectorAll('.gtitle')].map(e => e.textContent).join('|') : null,
     gd_traces: gd && gd.data ? gd.data.length : null,
     gd_height: gd && gd.layout ? gd.layout.height : null,
@@ -373,8 +374,7 @@ def explorer(page: Any, *, timeout_ms: int = 120_000) -> Any:
             const r = document.querySelector('{EXPLORER} {READOUT}');
             const gd = document.querySelector('{EXPLORER} {PLOT}');
             if (!r || !r.innerText.includes('DSL') || !gd) return false;
-            const drawn = gd.querySelectorAll(
-                '.scatterlayer .js-line, .barlayer path, .heatmaplayer image, image.hm').length;
+            const drawn = gd.querySelectorAll('{DRAWN}').length;
             const title = [...gd.querySelectorAll('.gtitle')].map(e => e.textContent).join('');
             return drawn > 0 && title.length > 0;
         }}""",
