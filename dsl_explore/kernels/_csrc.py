@@ -260,6 +260,14 @@ INL double dsurr_d(double d, double s, kconst_d c, int S) {
     return NAN;
 }
 
+/* c * sgn(dx - dy) as a select of three loop invariants (c, -c, c * 0): the derivative
+   s'(k dx) * SGN_C equals (c * s'(k dx)) * sgn(dx - dy) bit for bit (a product by +-1 is exact,
+   by 0 gives the zero of the same sign or NaN for a NaN s'), for two compares, two selects and
+   one product instead of two compares, two conversions, a subtraction and two products. s is
+   increasing and k > 0: sign(s(k dx) - s(k dy)) = sign(dx - dy), exact in floating point (no
+   flips where two saturated values of s are an ulp apart); NaN compares false: the zero case */
+#define SGN_C(dx, dy, c, nc, zc) ((dx) > (dy) ? (c) : ((dx) < (dy) ? (nc) : (zc)))
+
 /*
  * One line of differences: d[j] = xb[j] - xa[j] (and for y), j < n.
  * Returns sum_j |s(k dx) - s(k dy)|;
@@ -275,6 +283,7 @@ INL T body_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const T *yb, i
        NaN read there does not leak) */                                                       \
     T accv[TAIL];                                                                             \
     for (int l = 0; l < TAIL; l++) accv[l] = 0;                                               \
+    T nc = -c, zc = c * (T)0;                                                                 \
     for (i64 j0 = 0; j0 < n; j0 += TAIL) {                                                    \
         if (out) {                                                                            \
             _Pragma("omp simd")                                                               \
@@ -287,11 +296,7 @@ INL T body_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const T *yb, i
                 T v = ABS(sx - sy);                                                           \
                 if (masked) v = j < nvalid ? v : (T)0;                                        \
                 accv[l] += v;                                                                 \
-                /* s is increasing and k > 0: sign(s(k dx) - s(k dy)) = sign(dx - dy), exact  \
-                   in floating point (no flips where two saturated values of s are an ulp     \
-                   apart) */                                                                  \
-                T sg = (T)(dx > dy) - (T)(dx < dy);                                           \
-                T o = c * DSURR(dx, sx, kc, S) * sg;                                          \
+                T o = DSURR(dx, sx, kc, S) * SGN_C(dx, dy, c, nc, zc);                        \
                 if (masked) o = j < nvalid ? o : (T)0;                                        \
                 out[j] = o;                                                                   \
             }                                                                                 \
@@ -361,6 +366,7 @@ INL void crossb_##SUF##_##SNAME(const T *xr, const T *x1, const T *x0, const T *
     /* n is a multiple of TAIL; h1, h0 are constants after inlining (no dead tanh) */         \
     T acc1[TAIL], acc0[TAIL];                                                                 \
     for (int l = 0; l < TAIL; l++) { acc1[l] = 0; acc0[l] = 0; }                             \
+    T nc1 = -c1, zc1 = c1 * (T)0, nc0 = -c0, zc0 = c0 * (T)0;                                 \
     for (i64 j0 = 0; j0 < n; j0 += TAIL) {                                                    \
         _Pragma("omp simd")                                                                   \
         for (int l = 0; l < TAIL; l++) {                                                      \
@@ -372,8 +378,7 @@ INL void crossb_##SUF##_##SNAME(const T *xr, const T *x1, const T *x0, const T *
                 T dy = y1[j] - yr[j];                                                         \
                 T sy = SURR(dy, kc, S);                                                       \
                 acc1[l] += ABS(sx - sy);                                                      \
-                T sg = (T)(dx > dy) - (T)(dx < dy);                                           \
-                d1 = c1 * DSURR(dx, sx, kc, S) * sg;                                          \
+                d1 = DSURR(dx, sx, kc, S) * SGN_C(dx, dy, c1, nc1, zc1);                \
             }                                                                                 \
             if (h0) {                                                                         \
                 T dx = x0[j] - xr[j];                                                         \
@@ -381,8 +386,7 @@ INL void crossb_##SUF##_##SNAME(const T *xr, const T *x1, const T *x0, const T *
                 T dy = y0[j] - yr[j];                                                         \
                 T sy = SURR(dy, kc, S);                                                       \
                 acc0[l] += ABS(sx - sy);                                                      \
-                T sg = (T)(dx > dy) - (T)(dx < dy);                                           \
-                d0 = c0 * DSURR(dx, sx, kc, S) * sg;                                          \
+                d0 = DSURR(dx, sx, kc, S) * SGN_C(dx, dy, c0, nc0, zc0);                \
             }                                                                                 \
             T p1 = rb1[j], p0 = pl0[j];                                                       \
             rb1[j] = d1;                                                                      \
