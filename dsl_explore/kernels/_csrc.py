@@ -39,6 +39,20 @@ scalar adds per call for the in-order ``omp simd`` reduction and a copied tail v
 now about 19, per-lane partial sums added as a tree, and a row's last vector read in place with
 its lanes past the row masked. One Zen 4 core, the C call alone, fwd+grad float32: 8x1x512^2
 5.9 -> 3.8 ms, 1x1x128^3 9.7 -> 5.6 ms (the full loss, fwd+bwd: :mod:`dsl_explore.bench`).
+
+Gradient pass (second round): the axis-1 and axis-0 differences, their derivatives and the gather
+of the row's gradient are one loop (``cross_*``; the derivatives of the previous row and plane are
+read and replaced in place), and the derivative's sign is a select of ``c, -c, c * 0`` (SGN_C);
+results are bit-identical to the previous kernels. Without the gradient the C call took 4.5 ms
+(3D) against 5.6 with it; the separate gather loop was about 0.5 ms of that. Interleaved with the
+previous kernels on one shared core (load 3.9, best of 31): 3D 5.67 -> 5.31 ms (0.94x), 2D 3.87 ->
+3.72 ms (0.96x; 0.91x in another run; 3D 0.93x). What was measured and not taken: removing the
+division of ``tanh_kd`` altogether (a timing test) saves 4-8 %, but a division-free reciprocal
+(a degree-2 seed and two Newton steps, or a degree-4 seed and one corrected step) made the C call
+24-26 % slower: the loops are bound by the FMA pipes, and the divider runs beside them. Putting
+the exponent bias into the rounding constant (one integer add less per tanh) saved 0.4-2 %,
+not worth a new exhaustive error run; computing the axis-2 differences in the same loop as well
+could save at most about 3 % (a timing upper bound without the lane shift it needs).
 """
 
 from dsl_explore.registry import SIGN_SURROGATES
