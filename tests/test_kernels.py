@@ -362,6 +362,70 @@ class TestCpuPath:
         for loss, grad in results[1:]:
             assert torch.equal(loss, results[0][0]) and torch.equal(grad, results[0][1])
 
+    @pytest.mark.parametrize("shape", [(3, 1, 7, 33, 48), (2, 1, 5, 9, 371), (1, 1, 2, 41, 400),
+                                       (4, 1, 41, 1, 205)])
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_3d_single_pass_split_anywhere(self, shape, dtype):
+        """The 3D single pass keeps the previous row's and the previous plane's derivatives in
+        buffers that each thread rebuilds from the rows before its range; wherever the split falls
+        (mid-plane, a plane of two, length-1 rows, tails of 3 and whole vectors), 1, 2 and 3
+        threads give the same loss and gradient bit for bit, for every fused surrogate and a
+        different upstream gradient per sample; with 3 threads float32 stays within the float64
+        reference's bounds."""
+        from dsl_explore.kernels import FUSED_SURROGATES, cpu, dsl_loss
+
+        assert math.prod(shape) >= cpu.PARALLEL_MIN_ELEMENTS
+        g = torch.Generator().manual_seed(7)
+        x0 = torch.rand(shape, generator=g, dtype=torch.float64).to(dtype)
+        y = torch.rand(shape, generator=g, dtype=torch.float64).to(dtype)
+        up = torch.rand(shape[:2], generator=g, dtype=torch.float64).to(dtype) + 0.5
+        old = torch.get_num_threads()
+        try:
+            for surrogate in FUSED_SURROGATES:
+                results = []
+                for n in (1, 2, 3):
+                    torch.set_num_threads(n)
+                    x = x0.clone().requires_grad_(True)
+                    loss = dsl_loss(x, y, backend="cpu", reduction="none", surrogate=surrogate)
+                    loss.backward(up)
+                    results.append((loss.detach(), x.grad))
+                for loss, grad in results[1:]:
+                    assert torch.equal(loss, results[0][0]), surrogate
+                    assert torch.equal(grad, results[0][1]), surrogate
+            if dtype == torch.float32:
+                torch.set_num_threads(3)
+                case = {"shape": shape, "reduction": "none", "go": "random"}
+                assert_within_bounds(compare_case(_cpu_loss, case, torch.float32, seed=2))
+        finally:
+            torch.set_num_threads(old)
+
+    def test_3d_gradient_lands_on_the_right_voxels(self):
+        """A NaN voxel makes exactly its own gradient and its six neighbours' NaN (each
+        difference's derivative reaches its two end points and nothing else), also at the rows
+        where 2 and 3 threads split the volume (rows 120, 80 and 160 of 240)."""
+        from dsl_explore.kernels import cpu
+
+        shape = (1, 1, 12, 20, 160)
+        assert math.prod(shape) >= cpu.PARALLEL_MIN_ELEMENTS
+        g = torch.Generator().manual_seed(1)
+        x0, y = torch.rand(shape, generator=g), torch.rand(shape, generator=g)
+        want = torch.zeros(shape, dtype=torch.bool)
+        for i0, i1, i2 in ((5, 19, 159), (8, 0, 0), (3, 19, 100)):
+            x0[0, 0, i0, i1, i2] = float("nan")
+            for a, b, c in ((0, 0, 0), (1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1),
+                            (0, 0, -1)):
+                if 0 <= i0 + a < 12 and 0 <= i1 + b < 20 and 0 <= i2 + c < 160:
+                    want[0, 0, i0 + a, i1 + b, i2 + c] = True
+        old = torch.get_num_threads()
+        try:
+            for n in (1, 2, 3):
+                torch.set_num_threads(n)
+                x = x0.clone().requires_grad_(True)
+                _cpu_loss(x, y, reduction="sum").backward()
+                assert torch.equal(torch.isnan(x.grad), want), n
+        finally:
+            torch.set_num_threads(old)
+
     def test_nan_propagates(self):
         x, y = torch.rand(1, 1, 6, 6), torch.rand(1, 1, 6, 6)
         x[0, 0, 2, 3] = float("nan")

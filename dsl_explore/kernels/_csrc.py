@@ -39,6 +39,20 @@ scalar adds per call for the in-order ``omp simd`` reduction and a copied tail v
 now about 19, per-lane partial sums added as a tree, and a row's last vector read in place with
 its lanes past the row masked. One Zen 4 core, the C call alone, fwd+grad float32: 8x1x512^2
 5.9 -> 3.8 ms, 1x1x128^3 9.7 -> 5.6 ms (the full loss, fwd+bwd: :mod:`dsl_explore.bench`).
+
+Gradient pass (second round): the axis-1 and axis-0 differences, their derivatives and the gather
+of the row's gradient are one loop (``cross_*``; the derivatives of the previous row and plane are
+read and replaced in place), and the derivative's sign is a select of ``c, -c, c * 0`` (SGN_C);
+results are bit-identical to the previous kernels. Without the gradient the C call took 4.5 ms
+(3D) against 5.6 with it; the separate gather loop was about 0.5 ms of that. Interleaved with the
+previous kernels on one shared core (load 3.9, best of 31): 3D 5.67 -> 5.31 ms (0.94x), 2D 3.87 ->
+3.72 ms (0.96x; 0.91x in another run; 3D 0.93x). What was measured and not taken: removing the
+division of ``tanh_kd`` altogether (a timing test) saves 4-8 %, but a division-free reciprocal
+(a degree-2 seed and two Newton steps, or a degree-4 seed and one corrected step) made the C call
+24-26 % slower: the loops are bound by the FMA pipes, and the divider runs beside them. Putting
+the exponent bias into the rounding constant (one integer add less per tanh) saved 0.4-2 %,
+not worth a new exhaustive error run; computing the axis-2 differences in the same loop as well
+could save at most about 3 % (a timing upper bound without the lane shift it needs).
 """
 
 from dsl_explore.registry import SIGN_SURROGATES
@@ -260,6 +274,14 @@ INL double dsurr_d(double d, double s, kconst_d c, int S) {
     return NAN;
 }
 
+/* c * sgn(dx - dy) as a select of three loop invariants (c, -c, c * 0): the derivative
+   s'(k dx) * SGN_C equals (c * s'(k dx)) * sgn(dx - dy) bit for bit (a product by +-1 is exact,
+   by 0 gives the zero of the same sign or NaN for a NaN s'), for two compares, two selects and
+   one product instead of two compares, two conversions, a subtraction and two products. s is
+   increasing and k > 0: sign(s(k dx) - s(k dy)) = sign(dx - dy), exact in floating point (no
+   flips where two saturated values of s are an ulp apart); NaN compares false: the zero case */
+#define SGN_C(dx, dy, c, nc, zc) ((dx) > (dy) ? (c) : ((dx) < (dy) ? (nc) : (zc)))
+
 /*
  * One line of differences: d[j] = xb[j] - xa[j] (and for y), j < n.
  * Returns sum_j |s(k dx) - s(k dy)|;
@@ -275,6 +297,7 @@ INL T body_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const T *yb, i
        NaN read there does not leak) */                                                       \
     T accv[TAIL];                                                                             \
     for (int l = 0; l < TAIL; l++) accv[l] = 0;                                               \
+    T nc = -c, zc = c * (T)0;                                                                 \
     for (i64 j0 = 0; j0 < n; j0 += TAIL) {                                                    \
         if (out) {                                                                            \
             _Pragma("omp simd")                                                               \
@@ -287,11 +310,7 @@ INL T body_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const T *yb, i
                 T v = ABS(sx - sy);                                                           \
                 if (masked) v = j < nvalid ? v : (T)0;                                        \
                 accv[l] += v;                                                                 \
-                /* s is increasing and k > 0: sign(s(k dx) - s(k dy)) = sign(dx - dy), exact  \
-                   in floating point (no flips where two saturated values of s are an ulp     \
-                   apart) */                                                                  \
-                T sg = (T)(dx > dy) - (T)(dx < dy);                                           \
-                T o = c * DSURR(dx, sx, kc, S) * sg;                                          \
+                T o = DSURR(dx, sx, kc, S) * SGN_C(dx, dy, c, nc, zc);                        \
                 if (masked) o = j < nvalid ? o : (T)0;                                        \
                 out[j] = o;                                                                   \
             }                                                                                 \
@@ -339,14 +358,140 @@ static double pair_##SUF##_##SNAME(const T *xa, const T *xb, const T *ya, const 
     return acc;                                                                               \
 }
 
+/*
+ * The gradient pass of one row along kernel axes 1 and 0, fused with their loss terms and with
+ * the gather: element j of the row (x0 = x + j of row r) takes its axis-1 difference
+ * x1[j] - xr[j] (x1 = the next row) and its axis-0 one x0[j] - xr[j] (x0 = the next plane), and
+ * writes
+ *   gr[j] = ((o2[j] - o2[j + 1]) + (rb1[j] - D1[j])) + (pl0[j] - D0[j])
+ * where D = c * s'(k d) * sgn(d_x - d_y) of its own differences (0 where h1 / h0 says the row has
+ * none), rb1[j] / pl0[j] hold D1 of the previous row / D0 of the same row of the previous plane
+ * (they are replaced by this row's D1 / D0 in the same pass) and o2 the axis-2 derivatives (o2[j]
+ * of the difference ending at j, o2[j + 1] of the one starting at j). So x, y are read and the
+ * gradient written once per element, in one loop; only the axis-2 derivatives go through a
+ * row-sized buffer first (a lane shift). Returns the per-lane sums of |s(k dx) - s(k dy)| as
+ * *s1, *s0 (tree sums of full vectors, the padded tail summed separately, as pair_* does).
+ */
+#define DEFINE_CROSS(T, SUF, KT, SURR, DSURR, ABS, S, SNAME)                                  \
+INL void crossb_##SUF##_##SNAME(const T *xr, const T *x1, const T *x0, const T *yr,          \
+                                const T *y1, const T *y0, i64 n, int h1, int h0, KT kc,      \
+                                T c1, T c0, T *rb1, T *pl0, const T *o2, T *gr, T *s1,       \
+                                T *s0) {                                                      \
+    /* n is a multiple of TAIL; h1, h0 are constants after inlining (no dead tanh) */         \
+    T acc1[TAIL], acc0[TAIL];                                                                 \
+    for (int l = 0; l < TAIL; l++) { acc1[l] = 0; acc0[l] = 0; }                             \
+    T nc1 = -c1, zc1 = c1 * (T)0, nc0 = -c0, zc0 = c0 * (T)0;                                 \
+    for (i64 j0 = 0; j0 < n; j0 += TAIL) {                                                    \
+        _Pragma("omp simd")                                                                   \
+        for (int l = 0; l < TAIL; l++) {                                                      \
+            i64 j = j0 + l;                                                                   \
+            T d1 = 0, d0 = 0;                                                                 \
+            if (h1) {                                                                         \
+                T dx = x1[j] - xr[j];                                                         \
+                T sx = SURR(dx, kc, S);                                                       \
+                T dy = y1[j] - yr[j];                                                         \
+                T sy = SURR(dy, kc, S);                                                       \
+                acc1[l] += ABS(sx - sy);                                                      \
+                d1 = DSURR(dx, sx, kc, S) * SGN_C(dx, dy, c1, nc1, zc1);                \
+            }                                                                                 \
+            if (h0) {                                                                         \
+                T dx = x0[j] - xr[j];                                                         \
+                T sx = SURR(dx, kc, S);                                                       \
+                T dy = y0[j] - yr[j];                                                         \
+                T sy = SURR(dy, kc, S);                                                       \
+                acc0[l] += ABS(sx - sy);                                                      \
+                d0 = DSURR(dx, sx, kc, S) * SGN_C(dx, dy, c0, nc0, zc0);                \
+            }                                                                                 \
+            T p1 = rb1[j], p0 = pl0[j];                                                       \
+            rb1[j] = d1;                                                                      \
+            pl0[j] = d0;                                                                      \
+            gr[j] = ((o2[j] - o2[j + 1]) + (p1 - d1)) + (p0 - d0);                            \
+        }                                                                                     \
+    }                                                                                         \
+    for (int w = TAIL / 2; w > 0; w >>= 1) {                                                  \
+        _Pragma("omp simd")                                                                   \
+        for (int l = 0; l < w; l++) { acc1[l] += acc1[l + w]; acc0[l] += acc0[l + w]; }      \
+    }                                                                                         \
+    *s1 = acc1[0];                                                                            \
+    *s0 = acc0[0];                                                                            \
+}                                                                                             \
+INL void crossh_##SUF##_##SNAME(const T *xr, const T *x1, const T *x0, const T *yr,          \
+                                const T *y1, const T *y0, i64 n, int h1, int h0, KT kc,      \
+                                T c1, T c0, T *rb1, T *pl0, const T *o2, T *gr, T *s1,       \
+                                T *s0) {                                                      \
+    /* one inlined copy per (h1, h0) */                                                       \
+    if (h1 && h0)                                                                             \
+        crossb_##SUF##_##SNAME(xr, x1, x0, yr, y1, y0, n, 1, 1, kc, c1, c0, rb1, pl0, o2, gr, \
+                               s1, s0);                                                       \
+    else if (h1)                                                                              \
+        crossb_##SUF##_##SNAME(xr, x1, x0, yr, y1, y0, n, 1, 0, kc, c1, c0, rb1, pl0, o2, gr, \
+                               s1, s0);                                                       \
+    else if (h0)                                                                              \
+        crossb_##SUF##_##SNAME(xr, x1, x0, yr, y1, y0, n, 0, 1, kc, c1, c0, rb1, pl0, o2, gr, \
+                               s1, s0);                                                       \
+    else                                                                                      \
+        crossb_##SUF##_##SNAME(xr, x1, x0, yr, y1, y0, n, 0, 0, kc, c1, c0, rb1, pl0, o2, gr, \
+                               s1, s0);                                                       \
+}                                                                                             \
+static void cross_##SUF##_##SNAME(const T *xr, const T *x1, const T *x0, const T *yr,        \
+                                  const T *y1, const T *y0, i64 n, int h1, int h0, KT kc,    \
+                                  T c1, T c0, T *rb1, T *pl0, const T *o2, T *gr, double *s1, \
+                                  double *s0) {                                               \
+    /* whole vectors in place, then the tail (n % TAIL elements) copied into padded vectors   \
+       (zeros: no loss, zero derivatives) */                                                  \
+    i64 nv = n & ~(i64)(TAIL - 1);                                                            \
+    T a1 = 0, a0 = 0;                                                                         \
+    crossh_##SUF##_##SNAME(xr, x1, x0, yr, y1, y0, nv, h1, h0, kc, c1, c0, rb1, pl0, o2, gr,  \
+                           &a1, &a0);                                                         \
+    *s1 = (double)a1;                                                                         \
+    *s0 = (double)a0;                                                                         \
+    if (nv < n) {                                                                             \
+        T b[9][TAIL + 1];                                                                     \
+        i64 m = n - nv;                                                                       \
+        memset(b, 0, sizeof b);                                                               \
+        for (i64 j = 0; j < m; j++) {                                                         \
+            b[0][j] = xr[nv + j]; b[1][j] = x1[nv + j]; b[2][j] = x0[nv + j];                 \
+            b[3][j] = yr[nv + j]; b[4][j] = y1[nv + j]; b[5][j] = y0[nv + j];                 \
+            b[6][j] = rb1[nv + j]; b[7][j] = pl0[nv + j];                                     \
+        }                                                                                     \
+        for (i64 j = 0; j <= m; j++) b[8][j] = o2[nv + j];                                    \
+        T bg[TAIL];                                                                           \
+        crossh_##SUF##_##SNAME(b[0], b[1], b[2], b[3], b[4], b[5], TAIL, h1, h0, kc, c1, c0,  \
+                               b[6], b[7], b[8], bg, &a1, &a0);                               \
+        for (i64 j = 0; j < m; j++) {                                                         \
+            rb1[nv + j] = b[6][j]; pl0[nv + j] = b[7][j]; gr[nv + j] = bg[j];                 \
+        }                                                                                     \
+        *s1 += (double)a1;                                                                    \
+        *s0 += (double)a0;                                                                    \
+    }                                                                                         \
+}
+
 #define DEFINE_PAIRS(T, SUF, KT, SURR, DSURR, ABS)                                            \
 DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_TANH, tanh)                                       \
+DEFINE_CROSS(T, SUF, KT, SURR, DSURR, ABS, S_TANH, tanh)                                      \
 DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_SOFTSIGN, softsign)                               \
+DEFINE_CROSS(T, SUF, KT, SURR, DSURR, ABS, S_SOFTSIGN, softsign)                              \
 DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_ARCTAN, arctan)                                   \
+DEFINE_CROSS(T, SUF, KT, SURR, DSURR, ABS, S_ARCTAN, arctan)                                  \
 DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_ERF, erf)                                         \
+DEFINE_CROSS(T, SUF, KT, SURR, DSURR, ABS, S_ERF, erf)                                        \
 DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_SIGMOID, sigmoid)                                 \
+DEFINE_CROSS(T, SUF, KT, SURR, DSURR, ABS, S_SIGMOID, sigmoid)                                \
 typedef double (*pair_##SUF##_fn)(const T *, const T *, const T *, const T *, i64, i64, KT, T,   \
                                   T *);                                                      \
+typedef void (*cross_##SUF##_fn)(const T *, const T *, const T *, const T *, const T *,       \
+                                 const T *, i64, int, int, KT, T, T, T *, T *, const T *,   \
+                                 T *, double *, double *);                                  \
+static cross_##SUF##_fn cross_##SUF##_select(int S) {                                         \
+    switch (S) {                                                                              \
+    case S_TANH: return cross_##SUF##_tanh;                                                   \
+    case S_SOFTSIGN: return cross_##SUF##_softsign;                                           \
+    case S_ARCTAN: return cross_##SUF##_arctan;                                               \
+    case S_ERF: return cross_##SUF##_erf;                                                     \
+    case S_SIGMOID: return cross_##SUF##_sigmoid;                                             \
+    default: return NULL;                                                                     \
+    }                                                                                         \
+}                                                                                             \
 static pair_##SUF##_fn pair_##SUF##_select(int S) {                                           \
     switch (S) {                                                                              \
     case S_TANH: return pair_##SUF##_tanh;                                                    \
@@ -366,34 +511,46 @@ DEFINE_PAIRS(double, f64, kconst_d, surr_d, dsurr_d, fabs)
  *   part: per-row sums of |s(k Dx) - s(k Dy)| for kernel axes 0, 1, 2 (R x 3 doubles), or NULL
  *   g:    gradient (contiguous like x), or NULL
  *   gs:   per-sample, per-axis gradient factors (B x 3): w_a * scale * k / 2 * upstream
- * Each difference is evaluated once; the gradient of a row gathers, in one pass, the differences
- * that start in it and those that end in it, kept in small rolling buffers (the previous row, the
- * previous plane); those are recomputed only at the start of the range (bit-identical values, so
- * the result does not depend on the split).
+ * Each difference is evaluated once. Without g, one pair_* pass per axis. With g, two passes per
+ * row: the axis-2 differences (their derivatives into a row buffer), then cross_*, which takes
+ * the axis-1 and axis-0 differences and writes the row's gradient (the derivatives of the previous
+ * row and of the previous plane live in a row and a plane buffer, updated in place). At the start
+ * of a range those buffers are filled by running cross_* on the rows before it (the previous
+ * plane, axis 0 only, and the previous row), whose gradient goes to a scratch row: the same code
+ * on the same values, so the result does not depend on how the rows were split.
  */
 #define DEFINE_ROWS(T, SUF, KT, KMAKE)                                                        \
 static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *gs,            \
                    i64 r0, i64 r1, i64 R, i64 N0, i64 N1, i64 N2, int ndim, double kd,       \
                    int S) {                                                                  \
     pair_##SUF##_fn pair = pair_##SUF##_select(S);                                            \
-    if (!pair) return ERR_UNKNOWN_SURROGATE;                                                  \
+    cross_##SUF##_fn cross = cross_##SUF##_select(S);                                         \
+    if (!pair || !cross) return ERR_UNKNOWN_SURROGATE;                                        \
     KT k = KMAKE(kd);                                                                         \
     int want_g = g != NULL;                                                                   \
     int has1 = ndim >= 2 && N1 >= 2, has0 = ndim >= 3 && N0 >= 2;                             \
     i64 plane_n = N1 * N2;                                                                    \
-    T *buf = NULL, *o2 = NULL, *own1 = NULL, *prev1 = NULL, *own0 = NULL, *zrow = NULL;       \
-    T *planeA = NULL, *planeB = NULL;                                                         \
+    T *buf = NULL, *o2 = NULL, *rb1 = NULL, *plane = NULL, *scratch = NULL;                   \
     if (want_g) {                                                                             \
-        size_t n = (size_t)(5 * N2 + 2 + (has0 ? 2 * plane_n : 0));                           \
+        size_t n = (size_t)(3 * N2 + 2 + (has0 ? plane_n : N2));                              \
         buf = (T *)calloc(n, sizeof(T));                                                      \
         if (!buf) return 1;                                                                   \
         o2 = buf;                  /* N2 + 1: o2[0] = o2[N2] = 0, differences at 1..N2-1 */   \
-        zrow = o2 + N2 + 2;        /* N2 zeros */                                             \
-        own1 = zrow + N2;                                                                     \
-        prev1 = own1 + N2;                                                                    \
-        own0 = prev1 + N2;                                                                    \
-        planeA = own0 + N2;        /* g along axis 0 of the previous plane, by row */         \
-        planeB = has0 ? planeA + plane_n : NULL;  /* ... of this plane */                     \
+        scratch = o2 + N2 + 2;     /* N2: the gradient of the rows before the range */        \
+        rb1 = scratch + N2;        /* N2: D1 of the previous row */                           \
+        plane = rb1 + N2;          /* D0 of the previous plane, by row (N2 zeros if no axis 0) */ \
+        /* rows before the range: their axis-0 (and, for the last one, axis-1) derivatives */ \
+        i64 back = has0 ? N1 : 1;                                                             \
+        for (i64 r = r0 - back < 0 ? 0 : r0 - back; r < r0 && (has0 || has1); r++) {          \
+            i64 i1 = r % N1, q = r / N1;                                                      \
+            i64 i0 = q % N0, b = q / N0;                                                      \
+            const T *xr = x + r * N2, *yr = y + r * N2, *c = gs + 3 * b;                      \
+            int h1 = r == r0 - 1 && has1 && i1 < N1 - 1, h0 = has0 && i0 < N0 - 1;            \
+            double t1, t0;                                                                    \
+            cross(xr, h1 ? xr + N2 : xr, h0 ? xr + plane_n : xr, yr, h1 ? yr + N2 : yr,       \
+                  h0 ? yr + plane_n : yr, N2, h1, h0, k, c[1], c[0], rb1,                     \
+                  has0 ? plane + i1 * N2 : plane, o2, scratch, &t1, &t0);                     \
+        }                                                                                     \
     }                                                                                         \
     for (i64 r = r0; r < r1; r++) {                                                           \
         i64 i1 = r % N1, q = r / N1;                                                          \
@@ -402,43 +559,20 @@ static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *g
         const T *c = gs ? gs + 3 * b : NULL;                                                  \
         T c0 = c ? c[0] : 0, c1 = c ? c[1] : 0, c2 = c ? c[2] : 0;                            \
         double s0 = 0, s1 = 0, s2 = 0;                                                        \
-        const T *p1 = zrow, *m1 = zrow, *p0 = zrow, *m0 = zrow;                               \
+        int h1 = has1 && i1 < N1 - 1, h0 = has0 && i0 < N0 - 1;                               \
         /* kernel axis 2 (the contiguous one) */                                              \
         /* the row's last difference would read the next row's first element (masked out;   \
            not past the array's end): o2 + 1 has room for N2 values, o2[N2] is rewritten 0 */  \
         if (N2 >= 2) s2 = pair(xr, xr + 1, yr, yr + 1, N2 - 1, r < R - 1 ? N2 : N2 - 1, k, c2,  \
                                want_g ? o2 + 1 : NULL);                                        \
-        /* kernel axis 1: differences to the next row; the previous row's are kept */         \
-        if (has1) {                                                                           \
-            if (want_g && i1 > 0) {                                                           \
-                if (r - 1 < r0) pair(xr - N2, xr, yr - N2, yr, N2, N2, k, c1, prev1);         \
-                p1 = prev1;                                                                   \
-            }                                                                                 \
-            if (i1 < N1 - 1) {                                                                \
-                s1 = pair(xr, xr + N2, yr, yr + N2, N2, N2, k, c1, want_g ? own1 : NULL);     \
-                m1 = own1;                                                                    \
-            }                                                                                 \
-        }                                                                                     \
-        /* kernel axis 0: differences to the next plane; the previous plane's are kept */     \
-        if (has0) {                                                                           \
-            if (want_g && i0 > 0) {                                                           \
-                T *pv = planeA + i1 * N2;                                                     \
-                if (r - N1 < r0) pair(xr - plane_n, xr, yr - plane_n, yr, N2, N2, k, c0, pv); \
-                p0 = pv;                                                                      \
-            }                                                                                 \
-            if (i0 < N0 - 1) {                                                                \
-                T *ow = want_g ? planeB + i1 * N2 : NULL;                                     \
-                s0 = pair(xr, xr + plane_n, yr, yr + plane_n, N2, N2, k, c0, ow);             \
-                m0 = ow;                                                                      \
-            }                                                                                 \
-        }                                                                                     \
         if (want_g) {                                                                         \
-            T *gr = g + r * N2;                                                               \
-            _Pragma("omp simd")                                                               \
-            for (i64 j = 0; j < N2; j++)                                                      \
-                gr[j] = ((o2[j] - o2[j + 1]) + (p1[j] - m1[j])) + (p0[j] - m0[j]);            \
-            if (has1 && i1 < N1 - 1) { T *sw = prev1; prev1 = own1; own1 = sw; }              \
-            if (has0 && i1 == N1 - 1) { T *sw = planeA; planeA = planeB; planeB = sw; }       \
+            /* kernel axes 1 and 0 and the row's gradient, one pass */                        \
+            cross(xr, h1 ? xr + N2 : xr, h0 ? xr + plane_n : xr, yr, h1 ? yr + N2 : yr,       \
+                  h0 ? yr + plane_n : yr, N2, h1, h0, k, c1, c0, rb1,                         \
+                  has0 ? plane + i1 * N2 : plane, o2, g + r * N2, &s1, &s0);                  \
+        } else {                                                                              \
+            if (h1) s1 = pair(xr, xr + N2, yr, yr + N2, N2, N2, k, c1, NULL);                 \
+            if (h0) s0 = pair(xr, xr + plane_n, yr, yr + plane_n, N2, N2, k, c0, NULL);       \
         }                                                                                     \
         if (part) {                                                                           \
             part[3 * r + 0] = s0;                                                             \
