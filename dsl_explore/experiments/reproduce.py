@@ -241,6 +241,9 @@ def reproduce(
         header["machine_start"] = prior["machine_start"]
     # nothing left to run or measure: keep the machine state of the run that made the numbers
     machine = prior.get("machine") if prior and not todo and not run_cost else None
+    if prior and not todo:  # and how the runs were spread over processes
+        for key in ("jobs", "threads"):
+            header["settings"][key] = prior.get("settings", {}).get(key, header["settings"][key])
 
     def record(run: dict[str, Any]) -> None:
         runs.append(run)

@@ -113,12 +113,13 @@ def plot_pareto(
                            "<extra></extra>"),
         ))
     n = rows[0].get("n_seeds", "?")
-    fig.update_xaxes(type="log", title_text="validation MSE (log)")
-    fig.update_yaxes(type="log", title_text="Betti error, total (log)")
+    # ".2g" labels every tick with its value (plotly's default log labels read 20 as "2")
+    fig.update_xaxes(type="log", title_text="validation MSE (log)", tickformat=".2g", nticks=8)
+    fig.update_yaxes(type="log", title_text="Betti error, total (log)", tickformat=".2g")
     apply_style(
         fig,
-        title=title or (f"Betti error against MSE, {data_kind} {dims}D: mean over {n} seeds, "
-                        "95 % bootstrap intervals; lower left is better"),
+        title=title or (f"Betti error against MSE, {data_kind} {dims}D<br><sup>mean over {n} "
+                        "seeds, 95 % bootstrap intervals; lower left is better</sup>"),
         width=width, height=height, legend_top=False,
     )
     return fig
