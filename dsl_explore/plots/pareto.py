@@ -35,6 +35,9 @@ _COLORS = {
 }
 
 
+_SYMBOLS = ("circle", "diamond", "triangle-up", "triangle-down", "star", "hexagon")
+
+
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats on both coordinates (lower is better),
     sorted by the first coordinate."""
@@ -98,13 +101,23 @@ def plot_pareto(
             x=[pts[i][0] for i in front], y=[pts[i][1] for i in front], mode="lines",
             line={"color": "#999999", "dash": "dot"}, name="Pareto front", hoverinfo="skip",
         ))
-    for r, (x, y) in zip(rows, pts, strict=True):
+    # many points crowd: then only the baseline and the front are labelled in the plot (the
+    # legend names every point; colour = family, symbol = member of the family)
+    crowded = len(rows) > 6
+    seen: dict[str, int] = {}
+    for i, (r, (x, y)) in enumerate(zip(rows, pts, strict=True)):
         mi, bi = r["mse_interval"], r["betti_total_interval"]
+        colour = _color(r["setting"])
+        member = seen.get(colour, 0)
+        seen[colour] = member + 1
+        label = not crowded or i in front or r["setting"] == "mse"
         fig.add_trace(go.Scatter(
-            x=[x], y=[y], mode="markers+text", name=r["setting"], text=[r["setting"]],
+            x=[x], y=[y], mode="markers+text" if label else "markers", name=r["setting"],
+            text=[r["setting"]] if label else None,
             textposition="top center", textfont={"size": 11},
-            marker={"size": 11, "color": _color(r["setting"]),
-                    "symbol": "square" if r["setting"] == "mse" else "circle"},
+            marker={"size": 11, "color": colour,
+                    "symbol": "square" if r["setting"] == "mse"
+                    else _SYMBOLS[member % len(_SYMBOLS)]},
             error_x={"type": "data", "symmetric": False, "array": [mi["high"] - x],
                      "arrayminus": [x - mi["low"]], "thickness": 1},
             error_y={"type": "data", "symmetric": False, "array": [bi["high"] - y],
