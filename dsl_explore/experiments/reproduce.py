@@ -217,7 +217,7 @@ def reproduce(
     ]
     for job in jobs_list:  # every config is checked before hours of training
         _job_config(job)
-    header = {
+    header: dict[str, Any] = {
         "suite": su.name,
         "machine_start": machine_info(),
         "settings": {
