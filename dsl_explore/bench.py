@@ -93,16 +93,23 @@ be measured: at load 9 on 2 cores the 2-thread wall time was 2-3x *longer* than 
 waits for descheduled threads); rerun ``bench kernels`` on a quiet machine for the ``cores`` table.
 
 Kernel follow-up (FMA build and a leaner tanh, see :mod:`dsl_explore.kernels._csrc`; no zero
-gradients materialised before the backward), one ``bench kernels --json`` run, saved as
-``docs/perf/bench-kernels-cpu.json``, load average 6.0-6.6 (other jobs on both cores), ``cores``
+gradients materialised before the backward), one ``bench kernels --json`` run, load average
+6.0-6.6 (other jobs on both cores), ``cores``
 section (1 thread, best of 7, CPU time, 1-thread copy floor 20.3 GB/s): 2D 5.03 ms = 4.06x the
 1.24 ms floor, 3D 7.03 ms = 5.55x the 1.27 ms floor, eager torch 10.5x and 10.3x slower; gudhi PH
 of 128^3 23.1 s of CPU time (``gudhi_cpu_s``; the per-core ratio now divides CPU time by CPU time)
 against 6.98 ms: PH/DSL 3305x per core. Targets (``targets``): 4x, 4x, 5000x, **not met**. The
 2-thread speedup (best wall times) read 0.72x (2D) and 0.42x (3D), with the 2-thread run's
 process CPU time 0.89x and 1.79x the 1-thread one: at this load the second core was not ours, so
-the speedup is still unmeasured. The same run's other sections (median wall times, shared
-machine) are in the JSON.
+the speedup is still unmeasured.
+
+Second kernel round (3D axis-0/1 differences fused with the gradient gather, bit-identical;
+0.93x the previous kernels' time, interleaved A/B), two runs back to back on a quiet machine
+(load 1.1, 1-thread copy floor 21.9 GB/s), the second saved as
+``docs/perf/bench-kernels-cpu.json``: per core 2D 4.39x / 4.10x, 3D 6.14x / 5.70x the floor,
+PH/DSL 2944x / 3213x (targets 4x, 4x, 5000x: **not met**); 2 threads against 1 (best wall)
+1.78x / 1.88x in 2D and 1.87x / 1.81x in 3D (target 1.7x: met). The JSON's
+``cpu_2t_over_1t`` (0.53-0.65) cannot be right for two busy threads; its cause is not known.
 
 CUDA: still to be measured (no GPU was available to the session that wrote the kernels; they are
 verified by the interpreter tests, and compiled to sm_90 cubins by a test). Run
