@@ -25,7 +25,9 @@ from dsl_explore.experiments.suites import Suite
 from dsl_explore.experiments.summary import fmt_mean_std, fmt_number, mean_std
 from dsl_explore.training.metrics import Metric, table_metrics
 
-__all__ = ["CHANGE_METRICS", "column_key", "summarise", "table_columns", "table_csv", "table_md"]
+__all__ = [
+    "CHANGE_METRICS", "column_key", "groups", "summarise", "table_columns", "table_csv", "table_md",
+]
 
 CHANGE_METRICS = ("betti_total", "mse")
 """Metrics whose relative change against the baseline is reported with an interval."""
@@ -36,9 +38,10 @@ def column_key(m: Metric, q: int) -> str:
     return f"{m.key.removesuffix('_per_dim')}_h{q}"  # betti_per_dim -> betti_h0, betti_h1, ...
 
 
-def _groups(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
+def groups(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
+    """The (data kind, dimensionality) pairs of runs or summary rows, in first-seen order."""
     seen: dict[tuple[str, int], None] = {}
-    for r in runs:
+    for r in rows:
         seen.setdefault((str(r["data_kind"]), int(r["dims"])), None)
     return list(seen)
 
@@ -50,7 +53,7 @@ def summarise(
     rows: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     base_name = suite.baseline.name
-    for kind, d in _groups(runs):
+    for kind, d in groups(runs):
         here = [r for r in runs if r["data_kind"] == kind and r["dims"] == d]
         for s in suite.settings:
             sel = sorted((r for r in here if r["setting"] == s.name), key=lambda r: r["seed"])
@@ -147,27 +150,25 @@ def _claim_table(result: Mapping[str, Any]) -> list[str]:
         f"over {n} seeds, with the 95 % bootstrap interval over seeds (paired); * = the "
         "interval excludes 0. Negative is better.",
         "",
-        "| data | dims | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
     ]
-    for kind, d in _groups(result["runs"]):
-        cells = []
-        for name in names:
-            c = next((c for c in changes if c["data_kind"] == kind and c["dims"] == d
-                      and c["setting"] == name), None)
-            cells.append(fmt_change(c["betti_total"]) if c else "—")
-        lines.append(f"| {kind} | {d}D | " + " | ".join(cells) + " |")
-    lines += ["", "The same for the validation MSE:", "",
-              "| data | dims | " + " | ".join(names) + " |",
-              "|---|---|" + "---|" * len(names)]
-    for kind, d in _groups(result["runs"]):
-        cells = []
-        for name in names:
-            c = next((c for c in changes if c["data_kind"] == kind and c["dims"] == d
-                      and c["setting"] == name), None)
-            cells.append(fmt_change(c["mse"]) if c else "—")
-        lines.append(f"| {kind} | {d}D | " + " | ".join(cells) + " |")
+    lines += _change_rows(result, names, "betti_total")
+    lines += ["", "The same for the validation MSE:", ""]
+    lines += _change_rows(result, names, "mse")
     return [*lines, ""]
+
+
+def _change_rows(result: Mapping[str, Any], names: Sequence[str], metric: str) -> list[str]:
+    """A table of ``metric``'s relative change: one row per group, one column per objective."""
+    changes = result["changes"]
+    lines = ["| data | dims | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for kind, d in groups(result["runs"]):
+        cells = []
+        for name in names:
+            c = next((c for c in changes if c["data_kind"] == kind and c["dims"] == d
+                      and c["setting"] == name), None)
+            cells.append(fmt_change(c[metric]) if c else "—")
+        lines.append(f"| {kind} | {d}D | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _plateau_table(result: Mapping[str, Any]) -> list[str]:

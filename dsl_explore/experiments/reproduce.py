@@ -229,13 +229,14 @@ def reproduce(
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    runs = _resumed_runs(out, header) if resume else []
+    previous = _previous(out) if resume else {}
+    runs = _resumed_runs(out, previous, header)
     done = {run_key(r) for r in runs}
     todo = [j for j in jobs_list if run_key(j) not in done]
     say(f"suite {su.name}: {len(jobs_list)} runs ({len(jobs_list) - len(todo)} resumed), "
         f"{jobs} job(s) x {threads} thread(s)")
     t_start = time.perf_counter()
-    prior = _previous(out) if resume and runs else {}
+    prior = previous if runs else {}
     prior_wall = float(prior.get("wall_seconds", 0.0))
     if prior.get("machine_start"):  # a resumed suite started when its first part did
         header["machine_start"] = prior["machine_start"]
@@ -263,7 +264,7 @@ def reproduce(
     else:
         _run_pool(todo, jobs, threads, record)
     # without a new measurement, a resumed suite keeps the cost it measured before
-    cost_res = _previous(out).get("cost") if resume and not run_cost else None
+    cost_res = previous.get("cost") if resume and not run_cost else None
     if run_cost:
         cost_res = measure_cost(
             dims_t, su.settings, quick=quick, device=dev.type,
@@ -312,8 +313,8 @@ def _previous(out: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _resumed_runs(out: Path, header: dict[str, Any]) -> list[dict[str, Any]]:
-    prev = _previous(out)
+def _resumed_runs(out: Path, prev: dict[str, Any], header: dict[str, Any]
+                  ) -> list[dict[str, Any]]:
     if not prev:
         return []
     same = prev.get("suite") == header["suite"] and all(

@@ -24,6 +24,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from dsl_explore.experiments.report import groups
 from dsl_explore.plots.style import OKABE_ITO, apply_style
 
 __all__ = ["pareto_front", "pareto_groups", "plot_pareto"]
@@ -50,10 +51,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def pareto_groups(result: Mapping[str, Any]) -> list[tuple[str, int]]:
     """The (data kind, dimensionality) pairs of a result's summary, in order."""
-    seen: dict[tuple[str, int], None] = {}
-    for r in result["summary"]:
-        seen.setdefault((str(r["data_kind"]), int(r["dims"])), None)
-    return list(seen)
+    return groups(result["summary"])
 
 
 def _color(name: str) -> str:
