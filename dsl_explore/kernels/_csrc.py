@@ -466,6 +466,19 @@ static void cross_##SUF##_##SNAME(const T *xr, const T *x1, const T *x0, const T
     }                                                                                         \
 }
 
+/* KIND_SUF_select(S): the KIND_SUF_<surrogate> function of surrogate id S (NULL if unknown). */
+#define DEFINE_SELECT(KIND, SUF)                                                              \
+static KIND##_##SUF##_fn KIND##_##SUF##_select(int S) {                                       \
+    switch (S) {                                                                              \
+    case S_TANH: return KIND##_##SUF##_tanh;                                                  \
+    case S_SOFTSIGN: return KIND##_##SUF##_softsign;                                          \
+    case S_ARCTAN: return KIND##_##SUF##_arctan;                                              \
+    case S_ERF: return KIND##_##SUF##_erf;                                                    \
+    case S_SIGMOID: return KIND##_##SUF##_sigmoid;                                            \
+    default: return NULL;                                                                     \
+    }                                                                                         \
+}
+
 #define DEFINE_PAIRS(T, SUF, KT, SURR, DSURR, ABS)                                            \
 DEFINE_PAIR(T, SUF, KT, SURR, DSURR, ABS, S_TANH, tanh)                                       \
 DEFINE_CROSS(T, SUF, KT, SURR, DSURR, ABS, S_TANH, tanh)                                      \
@@ -482,26 +495,8 @@ typedef double (*pair_##SUF##_fn)(const T *, const T *, const T *, const T *, i6
 typedef void (*cross_##SUF##_fn)(const T *, const T *, const T *, const T *, const T *,       \
                                  const T *, i64, int, int, KT, T, T, T *, T *, const T *,   \
                                  T *, double *, double *);                                  \
-static cross_##SUF##_fn cross_##SUF##_select(int S) {                                         \
-    switch (S) {                                                                              \
-    case S_TANH: return cross_##SUF##_tanh;                                                   \
-    case S_SOFTSIGN: return cross_##SUF##_softsign;                                           \
-    case S_ARCTAN: return cross_##SUF##_arctan;                                               \
-    case S_ERF: return cross_##SUF##_erf;                                                     \
-    case S_SIGMOID: return cross_##SUF##_sigmoid;                                             \
-    default: return NULL;                                                                     \
-    }                                                                                         \
-}                                                                                             \
-static pair_##SUF##_fn pair_##SUF##_select(int S) {                                           \
-    switch (S) {                                                                              \
-    case S_TANH: return pair_##SUF##_tanh;                                                    \
-    case S_SOFTSIGN: return pair_##SUF##_softsign;                                            \
-    case S_ARCTAN: return pair_##SUF##_arctan;                                                \
-    case S_ERF: return pair_##SUF##_erf;                                                      \
-    case S_SIGMOID: return pair_##SUF##_sigmoid;                                              \
-    default: return NULL;                                                                     \
-    }                                                                                         \
-}
+DEFINE_SELECT(cross, SUF)                                                                     \
+DEFINE_SELECT(pair, SUF)
 
 DEFINE_PAIRS(float, f32, kconst_f, surr_f, dsurr_f, fabsf)
 DEFINE_PAIRS(double, f64, kconst_d, surr_d, dsurr_d, fabs)
