@@ -90,6 +90,7 @@ def test_cores_section(result):
         assert c["per_core"]["ours/floor"] > 0 and c["per_core"]["eager/ours"] > 0
         assert c["two_threads"]["speedup_wall_min"] > 0
         assert c["two_threads"]["cpu_2t_over_1t"] > 0
+        assert set(c["two_threads"]["cpu_blocks"]) == {"1t", "2t"}
     assert result["ph"]["ratio_1core"] > 0
     assert "2-thread speedup" in bench.format_table(result)
 
@@ -110,3 +111,16 @@ def test_targets_section(result):
         assert t["target"] == 1.7 and t["met"] == (t["value"] >= 1.7) and t["cpu_2t_over_1t"] > 0
     assert tg["ph"]["target"] == 5000.0 and tg["ph"]["value"] == result["ph"]["ratio_1core"]
     assert "targets: 2D" in bench.format_table(result)
+
+
+def test_cpu_per_call_block():
+    """The CPU time per call comes from a block of back-to-back calls (at least 3, at least
+    ``min_s`` of wall time), and the thread count is restored afterwards."""
+    import torch
+
+    calls = []
+    before = torch.get_num_threads()
+    b = bench._cpu_per_call(lambda: calls.append(torch.get_num_threads()), 1, min_s=0.01)
+    assert set(calls) == {1} and len(calls) == b["calls"] + 1 and b["calls"] >= 3
+    assert b["wall_ms"] > 0 and b["process_cpu_ms"] >= 0
+    assert torch.get_num_threads() == before
