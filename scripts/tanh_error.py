@@ -7,7 +7,9 @@ exactly, and the odd symmetry comes from ``copysign``, so this covers every inpu
 (:func:`dsl_explore.kernels.cpu.surrogate_f32`) and compares them with float64 math. Prints JSON:
 the maximum absolute error of ``s`` and ``s'``, the maximum error in units in the last place of
 the correctly rounded float32 value (over ``|t| >= 1/2``; nearer 0 the error is absolute, about
-an ulp of 1/2: ``1 - q`` cancels there), and where each maximum occurs.
+an ulp of 1/2: ``1 - q`` cancels there), where each maximum occurs, and ``saturates_from``: the
+input from which ``s`` is 1 and ``s'`` is 0 exactly (every input of the range above it; with
+``--step`` > 1 only the sampled ones).
 
     python scripts/tanh_error.py                 # tanh, every input (~1 min on one core)
     python scripts/tanh_error.py --step 4099     # a sample (what the test does)
@@ -42,6 +44,7 @@ def measure(surrogate: str = "tanh", hi: float = 9.5, step: int = 1,
     top = int(np.array(hi, dtype=np.float32).view(np.uint32))
     worst = {"abs": 0.0, "abs_at": 0.0, "ulp": 0.0, "ulp_at": 0.0, "d_abs": 0.0, "d_abs_at": 0.0}
     count = 0
+    last_unsaturated = -1.0  # the largest input with s != 1 or s' != 0
     for start in range(0, top + 1, chunk * step):
         bits = np.arange(start, min(top + 1, start + chunk * step), step, dtype=np.uint32)
         t32 = bits.view(np.float32)
@@ -65,11 +68,16 @@ def measure(surrogate: str = "tanh", hi: float = 9.5, step: int = 1,
         j = int(derr.argmax())
         if derr[j] > worst["d_abs"]:
             worst["d_abs"], worst["d_abs_at"] = float(derr[j]), float(t32[j])
+        unsat = np.flatnonzero((s64 != 1.0) | (ds64 != 0.0))
+        if unsat.size:
+            last_unsaturated = float(t32[unsat[-1]])
         count += bits.size
     special = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e30, -1e30])
     s, ds = cpu.surrogate_f32(special, surrogate)
+    saturates_from = float(np.nextafter(np.float32(last_unsaturated), np.float32(np.inf)))
     return {"surrogate": surrogate, "range": [0.0, hi], "step": step, "inputs": count,
-            **worst, "special": {"t": special.tolist(), "s": s.tolist(), "ds": ds.tolist()}}
+            **worst, "saturates_from": saturates_from,
+            "special": {"t": special.tolist(), "s": s.tolist(), "ds": ds.tolist()}}
 
 
 def main(argv: list[str] | None = None) -> int:

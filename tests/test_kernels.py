@@ -825,9 +825,14 @@ if __name__ == "__main__" and "--interpreter-worker" in sys.argv:
 def test_float32_tanh_error_bound_on_sampled_bit_patterns(surrogate, scale):
     """Every 4099th float32 bit pattern of [0, 9.5 / scale] and its negative, against float64:
     within the bound that scripts/tanh_error.py measured over every input (TANH_F32_MAX_ABS_ERR,
-    stated in the C source's docstring); odd exactly; +-1 and s' = 0 exactly from |t| >= 9."""
+    stated in the C source's docstring); odd exactly; +-1 and s' = 0 exactly from
+    TANH_F32_SATURATES on, and below 1 short of it (as the correctly rounded tanh)."""
     from dsl_explore.kernels import cpu
-    from dsl_explore.kernels._csrc import TANH_F32_MAX_ABS_ERR, TANH_F32_MAX_D_ERR
+    from dsl_explore.kernels._csrc import (
+        TANH_F32_MAX_ABS_ERR,
+        TANH_F32_MAX_D_ERR,
+        TANH_F32_SATURATES,
+    )
 
     top = int(np.array(9.5 / scale, dtype=np.float32).view(np.uint32))
     bits = np.arange(0, top, 4099, dtype=np.uint32)
@@ -839,5 +844,7 @@ def test_float32_tanh_error_bound_on_sampled_bit_patterns(surrogate, scale):
     assert (s.double() - ref).abs().max() <= TANH_F32_MAX_ABS_ERR
     assert (ds.double() - dref).abs().max() <= TANH_F32_MAX_D_ERR
     assert torch.equal(sn, -s) and torch.equal(dsn, ds)
-    sat = scale * t >= 9.0
+    sat = scale * t >= TANH_F32_SATURATES
     assert sat.any() and bool((s[sat] == 1).all()) and bool((ds[sat] == 0).all())
+    below = scale * t < TANH_F32_SATURATES - 0.05
+    assert bool((s[below] < 1).all()) and bool((ds[below] > 0).all())

@@ -63,6 +63,11 @@ float32 input: 1.03e-7 measured exhaustively by ``scripts/tanh_error.py`` (see t
 docstring). The Triton kernels keep the earlier form of the same polynomial (1.08e-7 when it was
 measured in C)."""
 
+TANH_F32_SATURATES = 9.0110
+"""From this ``|t|`` on the C float32 tanh is +-1 and its ``1 - s^2`` is 0 exactly (9.010914
+measured by ``scripts/tanh_error.py``'s enumeration; the correctly rounded tanh is 1 from 9.0109
+on as well). Sigmoid, ``tanh(t / 2)``: from ``2 * TANH_F32_SATURATES``."""
+
 TANH_F32_MAX_D_ERR = 1.9e-7
 """Bound on ``|(1 - tanh_f(t)^2) - tanh'(t)|`` over every float32 input (1.41e-7 measured, same
 script)."""
@@ -133,7 +138,7 @@ INL float exp_f(float x) { return exp_core(clampf(x, -87.0f, 88.0f)); }
    of |d| (k' = k or k / 2). The clamps are not compile-time constants on purpose: GCC would
    otherwise fold tanh(9.5) and split every vector loop into masked halves (~8 more vector
    operations per tanh). */
-typedef struct { float k, K2, sat, lim, K2h, sath, limh; } kconst_f;
+typedef struct { float k, K2, lim, K2h, limh; } kconst_f;
 
 static kconst_f kconst_f_make(double k) {
     kconst_f c;
@@ -141,42 +146,44 @@ static kconst_f kconst_f_make(double k) {
     c.k = (float)k;
     c.K2 = (float)(K2 < -FLT_MAX ? -FLT_MAX : K2);
     c.K2h = (float)(K2h < -FLT_MAX ? -FLT_MAX : K2h);
-    c.sat = (float)(9.0 / k);
     c.lim = (float)(9.5 / k);
-    c.sath = (float)(18.0 / k);
     c.limh = (float)(19.0 / k);
     return c;
 }
 
-INL float tanh_kd(float d, float K2, float sat, float lim) {
-    /* tanh(k d) = sign(d) (1 - 2e / (1 + e)), e = exp(-2 k |d|) = 2^y, y = K2 |d| in [-27.5, 0]
-       (|d| >= sat = 9 / k is replaced by lim = 9.5 / k; the product k d is never rounded: y
-       comes from one FMA):
+/* Pade [3/3] coefficients of 2^f = exp(f ln2) = (E + O) / (E - O) on |f| <= 1/2, E = 1 + c2 f^2,
+   O = f (c1 + c3 f^2): c1 = ln2 / 2, c2 = ln2^2 / 10, c3 = ln2^3 / 120 (relative error < 7e-9,
+   below float32 rounding) */
+#define PADE_C1 0.34657359027997264f
+#define PADE_C2 0.04804530139182014f
+#define PADE_C3 0.0027752054332410786f
+
+INL float tanh_kd(float d, float K2, float lim) {
+    /* tanh(k d) = sign(d) (1 - 2q), q = e / (1 + e), e = exp(-2 k |d|) = 2^y, y = K2 |d| in
+       [-27.5, 0] (|d| is clamped to lim = 9.5 / k, where q < 2^-25: 1 - 2q rounds to 1; the
+       product k d is never rounded: y comes from one FMA):
        y = n + f with n = round(y) (the 1.5 * 2^23 trick: big = y + 1.5 * 2^23 holds n in its low
        mantissa bits, so 2^n comes from big's bits by one shift and one add, no float-to-int
-       conversion), f = y - n in [-1/2, 1/2], 2^f by Cephes' exp2f polynomial (6 FMAs).
-       At k |d| = 9.5, 2e / (1 + e) < 2^-25, so 1 - q rounds to 1 exactly: +-1 and s' = 1 - s^2
-       = 0 exactly for every k |d| >= 9 (tanh(9) = 1 - 3.05e-8). NaN stays NaN (the comparison
-       is false for NaN, and p * 2^n is NaN whatever 2^n holds). With k = 1 this is the tanh
-       whose error over every float32 input is TANH_F32_MAX_ABS_ERR (scripts/tanh_error.py,
-       see the module docstring). */
+       conversion), f = y - n in [-1/2, 1/2], 2^f = num / den by the Pade form above, so that
+       q = 2^n num / (den + 2^n num) costs one division for both (a polynomial for 2^f took 6
+       FMAs and the same division; these loops are bound by the FMA pipes, see the module
+       docstring). +-1 and s' = 1 - s^2 = 0 exactly from k |d| = 9.0109 on (the correctly
+       rounded tanh is 1 from 9.0109 too). NaN stays NaN (the comparison keeps it, and any
+       arithmetic with it is NaN). With k = 1 this is the tanh whose error over every float32
+       input is TANH_F32_MAX_ABS_ERR (scripts/tanh_error.py, see the module docstring). */
     float a = fabsf(d);
-    a = a >= sat ? lim : a;
+    a = lim < a ? lim : a;
     float big = a * K2 + 12582912.0f;
     float n = big - 12582912.0f;
     float f = a * K2 - n;
-    float p = 1.535336188319500e-4f;
-    p = p * f + 1.339887440266574e-3f;
-    p = p * f + 9.618437357674640e-3f;
-    p = p * f + 5.550332471162809e-2f;
-    p = p * f + 2.402264791363012e-1f;
-    p = p * f + 6.931472028550421e-1f;
-    p = p * f + 1.0f;
+    float f2 = f * f;
+    float E = f2 * PADE_C2 + 1.0f;
+    float O = f * (f2 * PADE_C3 + PADE_C1);
     union { float f; uint32_t u; } bb, sc;
     bb.f = big;
     sc.u = (bb.u << 23) + 0x3f800000u; /* 2^n: the low bits of big are n + 2^22 */
-    float e = p * sc.f;
-    float q = e / (1.0f + e);
+    float m = (E + O) * sc.f;
+    float q = m / ((E - O) + m);
     float s = 1.0f - 2.0f * q;
     return copysignf(s, d);
 }
@@ -225,11 +232,11 @@ INL float erf_f(float t) {
 /* s(k d) for surrogate S (a compile-time constant after inlining), d a difference */
 INL float surr_f(float d, kconst_f c, int S) {
     float t = c.k * d;
-    if (S == S_TANH) return tanh_kd(d, c.K2, c.sat, c.lim);
+    if (S == S_TANH) return tanh_kd(d, c.K2, c.lim);
     if (S == S_SOFTSIGN) return fabsf(t) > FLT_MAX ? copysignf(1.0f, t) : t / (1.0f + fabsf(t));
     if (S == S_ARCTAN) return atan_f(t) * 0.63661977236758134f;
     if (S == S_ERF) return erf_f(t);
-    if (S == S_SIGMOID) return tanh_kd(d, c.K2h, c.sath, c.limh); /* 2 sigma(t) - 1 = tanh(t / 2) */
+    if (S == S_SIGMOID) return tanh_kd(d, c.K2h, c.limh); /* 2 sigma(t) - 1 = tanh(t / 2) */
     return NAN; /* unreachable: callers take S from pair_*_select or surrogate_f32's switch */
 }
 
