@@ -10,8 +10,8 @@ Beside the browser run ``DSL_EXPLORE_STRESS_BURNERS`` (default: four per CPU) pr
 burn CPU (each ends by itself after an hour; all are killed at the end). With plotly's own
 FigureWidget (before ``LiveFigure``) this showed a blank figure in 2 of 2 rounds of 02 on a 2-core
 machine; with one burner per core, 0 in 10. Rounds per notebook:
-``DSL_EXPLORE_STRESS_N`` (default 20; ``make test`` runs 3). The test fails on any blank figure
-and prints the counts (``-s``).
+``DSL_EXPLORE_STRESS_N`` (default 20, as ``make stress`` runs it; ``.ci/run`` runs 2, ``make test``
+none). The test fails on any blank figure and prints the counts (``-s``).
 """
 
 from __future__ import annotations
