@@ -50,7 +50,7 @@ version. (b') compiles in about a second and needs nothing beyond the C compiler
 torch.compile's CPU backend needs anyway; numba is not a dependency and is not needed.
 
 Since issue 16 this path is the default on CPU (``backend="auto"``, through the custom op of
-:mod:`dsl_explore.kernels._op`), tanh is the leaner exp2-polynomial form (1.1e-7 absolute error
+:mod:`dsl_explore.kernels._op`), tanh was a leaner exp2-polynomial form (1.1e-7 absolute error
 over every float32 input) and the gradient's sign comes from ``k dx - k dy``. Re-measured per
 core in one interleaved run at load 8-9 (``bench_cpu_cores``): 2D 7.84 ms (5.8x the 1.36 ms
 floor), 3D 12.2 ms (9x); eager torch 8.1x / 12.8x slower in the same run. In isolation the new
