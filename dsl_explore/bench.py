@@ -109,7 +109,23 @@ Second kernel round (3D axis-0/1 differences fused with the gradient gather, bit
 ``docs/perf/bench-kernels-cpu.json``: per core 2D 4.39x / 4.10x, 3D 6.14x / 5.70x the floor,
 PH/DSL 2944x / 3213x (targets 4x, 4x, 5000x: **not met**); 2 threads against 1 (best wall)
 1.78x / 1.88x in 2D and 1.87x / 1.81x in 3D (target 1.7x: met). The JSON's
-``cpu_2t_over_1t`` (0.53-0.65) cannot be right for two busy threads; its cause is not known.
+``cpu_2t_over_1t`` (0.53-0.65) could not be right for two busy threads: Linux adds the pending run
+time of a process' other running threads to its CPU clock only at a scheduler tick, so one 3 ms
+call read about one thread's CPU time. It now comes from blocks of back-to-back calls
+(:func:`_cpu_per_call`) and reads 1.1-1.7x: the second thread's share, with the OpenMP pool's
+spin-wait during the serial Python part.
+
+Third round (the Pade tanh, see :mod:`dsl_explore.kernels._csrc`), quiet machine (load 0.9-1.1,
+1-thread copy floor 21.6-22.3 GB/s), two full runs back to back, the second saved as
+``docs/perf/bench-kernels-cpu.json``: per core 2D 3.65x / 3.68x, 3D 5.08x / 5.07x, PH/DSL 4434x /
+3845x (gudhi 26.9 / 24.2 s of CPU time), 2 threads against 1 (best wall) 1.68x / 1.36x (2D) and
+1.83x / 1.39x (3D). Then four ``--no-ph --no-compile`` runs alternating the previous kernels
+(main) and these: per core 2D 3.83x / 3.91x against 3.43x / 3.37x, 3D 5.31x / 5.14x against
+4.83x / 4.55x; so today's machine put the old kernels under 4x in 2D as well, and the new ones are
+0.88-0.90x of them. The 2-thread speedups of those four runs spread from 1.04x to 1.75x for either
+kernel: on this VM that wall-clock figure needs a quiet host, and a faster kernel leaves a larger
+share to the serial part (about 0.7-1.1 ms per fwd+bwd of Python, dispatch, allocation and
+autograd at these sizes, measured around the C call), which caps 2D near 1.6x.
 
 CUDA: still to be measured (no GPU was available to the session that wrote the kernels; they are
 verified by the interpreter tests, and compiled to sm_90 cubins by a test). Run
