@@ -57,17 +57,17 @@ the exponent bias into the rounding constant (one integer add less per tanh) sav
 not worth a new exhaustive error run; computing the axis-2 differences in the same loop as well
 could save at most about 3 % (a timing upper bound without the lane shift it needs).
 
-Third round (the Pade tanh): counted in the compiled loop, a tanh took 11 operations on the FMA
+Third round (the Pade tanh): counted in the compiled loop, a tanh took 10 operations on the FMA
 pipes (two for the range reduction, six for the exp2 polynomial, the scaling by ``2^n``, ``1 -
 2q``) of about 17, and the loops are bound by those pipes: a form with one more FMA and one
 operation less on the other pipes (Estrin's scheme) was 3-7 % slower, and dropping one polynomial
-term (a timing test) saved 4-5 %. The Pade form computes ``2^f`` with three FMA-pipe operations
+term (a timing test) saved 4-5 %. The Pade form computes ``2^f`` with four FMA-pipe operations
 and two adds, and its division is the one ``q`` needs anyway; ``min`` replaces the compare and
 select of the clamp. A/B of the C call alone (1 thread, thread CPU time, best of 60, interleaved,
 quiet machine): 2D 8x1x512^2 4.00 -> 3.60 ms (0.90x), 3D 1x1x128^3 5.49 -> 4.83 ms (0.88x); in
-three more runs at load 10-12: 0.89-0.91x and 0.88x. Not taken: ``s = (den - m) / (den + m)``
-(one FMA less, 0.82x) doubled the derivative's error near saturation (2.9e-7); 256-bit vectors
-were 1.3-1.45x slower than the 512-bit ones GCC picks here.
+three more runs at load 10-12: 0.84-0.91x (2D) and 0.88x (3D). Not taken:
+``s = (den - m) / (den + m)`` (one FMA less, 0.82x) doubled the derivative's error near
+saturation (2.9e-7); 256-bit vectors were 1.3-1.45x slower than the 512-bit ones GCC picks here.
 """
 
 from dsl_explore.registry import SIGN_SURROGATES
