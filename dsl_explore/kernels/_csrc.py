@@ -70,7 +70,13 @@ three more runs at load 10-12: 0.84-0.91x (2D) and 0.88x (3D). Not taken:
 saturation (2.9e-7); 256-bit vectors were 1.3-1.45x slower than the 512-bit ones GCC picks here.
 """
 
+import math
+
 from dsl_explore.registry import SIGN_SURROGATES
+
+PADE_EXP2 = (math.log(2) / 2, math.log(2) ** 2 / 10, math.log(2) ** 3 / 120)
+"""``(c1, c2, c3)`` of the Pade [3/3] form ``2^f = (E + O) / (E - O)``, ``E = 1 + c2 f^2``,
+``O = f (c1 + c3 f^2)``, used by the C tanh (``PADE_C*``) and the Triton one."""
 
 TANH_F32_MAX_ABS_ERR = 1.2e-7
 """Bound on ``|tanh_f(t) - tanh(t)|`` of the C float32 tanh (``tanh_kd`` with ``k = 1``) over every
@@ -169,9 +175,7 @@ static kconst_f kconst_f_make(double k) {
 /* Pade [3/3] coefficients of 2^f = exp(f ln2) = (E + O) / (E - O) on |f| <= 1/2, E = 1 + c2 f^2,
    O = f (c1 + c3 f^2): c1 = ln2 / 2, c2 = ln2^2 / 10, c3 = ln2^3 / 120 (relative error < 7e-9,
    below float32 rounding) */
-#define PADE_C1 0.34657359027997264f
-#define PADE_C2 0.04804530139182014f
-#define PADE_C3 0.0027752054332410786f
+@PADE_DEFINES@
 
 INL float tanh_kd(float d, float K2, float lim) {
     /* tanh(k d) = sign(d) (1 - 2q), q = e / (1 + e), e = exp(-2 k |d|) = 2^y, y = K2 |d| in
@@ -717,7 +721,10 @@ int surrogate_f32(const float *t, float *s, float *ds, i64 n, int S) {
 }
 """
 
+_PADE_DEFINES = "\n".join(f"#define PADE_C{i} {c!r}f" for i, c in enumerate(PADE_EXP2, 1))
+
 C_SOURCE = _TEMPLATE.replace("@SURROGATE_DEFINES@", surrogate_defines()).replace(
+    "@PADE_DEFINES@", _PADE_DEFINES).replace(
     "@ERR_UNKNOWN_SURROGATE@", str(ERR_UNKNOWN_SURROGATE)
 )
-"""The C source with the registry's surrogate ids filled in."""
+"""The C source with the registry's surrogate ids and the Pade coefficients filled in."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from dsl_explore.kernels._csrc import PADE_EXP2
 from dsl_explore.registry import SURROGATE_IDS
 
 # Surrogate ids from the registry, as compile-time constants (the kernels' SURR is compared with
@@ -34,6 +35,10 @@ S_SOFTSIGN = tl.constexpr(SURROGATE_IDS["softsign"])
 S_ARCTAN = tl.constexpr(SURROGATE_IDS["arctan"])
 S_ERF = tl.constexpr(SURROGATE_IDS["erf"])
 S_SIGMOID = tl.constexpr(SURROGATE_IDS["sigmoid"])
+# the C tanh's Pade coefficients (one source for both kernels)
+PADE_C1 = tl.constexpr(PADE_EXP2[0])
+PADE_C2 = tl.constexpr(PADE_EXP2[1])
+PADE_C3 = tl.constexpr(PADE_EXP2[2])
 
 
 @triton.jit
@@ -49,8 +54,8 @@ def _tanh(t):
     n = (y + 12582912.0) - 12582912.0
     f = y - n
     f2 = f * f
-    e0 = f2 * 0.04804530139182014 + 1.0
-    o = f * (f2 * 0.0027752054332410786 + 0.34657359027997264)
+    e0 = f2 * PADE_C2 + 1.0
+    o = f * (f2 * PADE_C3 + PADE_C1)
     bits = (n.to(tl.int32) + 127) << 23
     m = (e0 + o) * bits.to(tl.float32, bitcast=True)
     q = 1.0 - 2.0 * (m / ((e0 - o) + m))
