@@ -1,8 +1,12 @@
 """LiveFigure: the comm opens with the figure's data; the loader queues and replays messages.
 
-The loader test runs :data:`LOADER_JS` in Node (skipped without ``node``) against a fake page
-model and a fake plotly module that loads late, the situation that left plotly's own
-FigureWidget blank: updates sent before plotly.js is ready must reach the figure, in order.
+The loader tests run :data:`LOADER_JS` in Node (skipped without ``node``) against a fake page
+model and a fake plotly module:
+
+- plotly.js loads late, the situation that left plotly's own FigureWidget blank: updates sent
+  before plotly.js is ready must reach the figure, in order;
+- anywidget gave up on the model (its 2 s ``ready`` rejected), the situation that left a figure
+  frozen: the loader must take over the comm, ask for a resync and redraw from the answer.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ import ipywidgets
 import plotly.graph_objects as go
 import pytest
 
-from dsl_explore.widgets._figure import DELTA_ARRAY_LIMIT, LOADER_JS, LiveFigure, plotly_bundle
+from dsl_explore.widgets._figure import (
+    DELTA_ARRAY_LIMIT,
+    LOADER_JS,
+    LiveFigure,
+    PlotlyBundle,
+    plotly_bundle,
+)
 
 
 def test_comm_opens_with_data_and_layout():
@@ -27,6 +37,7 @@ def test_comm_opens_with_data_and_layout():
         opened.append(kw["data"]["state"])
         return real(**kw)
 
+    PlotlyBundle.shared()  # the kernel's bundle widget opens its own comm, once
     with mock.patch.object(ipywidgets.widgets.widget.comm, "create_comm", create_comm):
         fig = LiveFigure(go.Figure(go.Scatter(y=[1.0, 2.0]), layout={"title": {"text": "T"}}))
     assert len(opened) == 1, "the comm must open exactly once"
@@ -35,7 +46,56 @@ def test_comm_opens_with_data_and_layout():
     assert state["_widget_layout"]["title"]["text"] == "T"
     assert state["_esm"] == LOADER_JS and len(state["_esm"]) < 10_000
     assert state["_plotly_key"] == plotly_bundle()[1]
+    # plotly.js is not in the figure's state: the figure names the kernel's one bundle widget
+    assert len(json.dumps(state)) < 50_000
+    bundle = PlotlyBundle.shared()
+    assert state["_plotly_bundle"] == f"IPY_MODEL_{bundle.model_id}"
+    # the page finds the figure's model under the id in its state
+    assert state["_dsl_model_id"] == fig.model_id
     assert fig.comm is not None
+    fig.close()
+
+
+def test_figures_share_one_bundle_widget():
+    a, b = LiveFigure(), LiveFigure()
+    assert a._plotly_bundle is b._plotly_bundle is PlotlyBundle.shared()
+    assert a.model_id != b.model_id
+    text, key = plotly_bundle()
+    assert PlotlyBundle.shared().text == text and PlotlyBundle.shared().key == key
+    a.close()
+    b.close()
+
+
+def _recording(fig):
+    sent = []
+    fig.comm.kernel = mock.Mock()  # a comm outside a kernel sends nothing
+    fig.comm.send = lambda data=None, buffers=None, **kw: sent.append(data)
+    return sent
+
+
+def test_resync_sends_the_whole_figure_in_one_message():
+    fig = LiveFigure(go.Figure(go.Heatmap(z=[[0.0, 1.0]]), layout={"title": {"text": "T"}}))
+    sent = _recording(fig)
+    fig.layout.title.text = "U"
+    fig.data[0].z = [[2.0, 3.0]]
+    edits = (fig._last_layout_edit_id, fig._last_trace_edit_id)
+    sent.clear()
+    fig._dsl_on_msg(fig, {"dsl_explore": "resync"}, [])
+    assert len(sent) == 1 and sent[0]["method"] == "update"
+    state = sent[0]["state"]
+    assert set(state) == {"_widget_data", "_widget_layout", "_last_layout_edit_id",
+                          "_last_trace_edit_id", "_dsl_resync"}
+    assert state["_widget_layout"]["title"]["text"] == "U"
+    assert [list(r) for r in state["_widget_data"][0]["z"]] == [[2.0, 3.0]]
+    assert (state["_last_layout_edit_id"], state["_last_trace_edit_id"]) == edits
+    assert state["_dsl_resync"] == 1
+    # sent again even though nothing changed in between (the page may hold something else)
+    sent.clear()
+    fig.resync()
+    assert len(sent) == 1 and set(sent[0]["state"]) == set(state)
+    assert sent[0]["state"]["_dsl_resync"] == 2
+    fig._dsl_on_msg(fig, {"something": "else"}, [])
+    assert len(sent) == 1
     fig.close()
 
 
@@ -158,6 +218,80 @@ console.log(JSON.stringify(view.getFullData()));
                          text=True, timeout=60, check=True)
     full = json.loads(out.stdout.strip().splitlines()[-1])
     assert full == [{"type": "heatmap", "x": [1, 2, 3], "uid": "u"}]
+
+
+_REOPEN_HARNESS = r"""
+const loaderUrl = process.argv[2];
+const readyFails = process.argv[3] === "reject";
+const log = [];
+// ipywidgets' model and anywidget's subclass, whose handler waits for a `ready` that failed
+class WidgetModel { _handle_comm_msg(msg) { log.push("direct:" + msg.content.data.method);
+                                            return Promise.resolve(); } }
+class AnyModel extends WidgetModel {
+  _handle_comm_msg(msg) {
+    return readyFails ? Promise.reject(new Error("[anywidget] Failed to initialize model."))
+                      : super._handle_comm_msg(msg);
+  }
+}
+const real = new AnyModel();
+const original = (msg) => real._handle_comm_msg(msg);
+real.comm = { handler: original, on_msg(cb) { this.handler = cb; } };
+const listeners = [];
+const state = { _plotly_key: "key", _dsl_model_id: "m1", _widget_data: [{ y: [0] }] };
+const model = {
+  get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes: () => {},
+  send: (content) => log.push("send:" + JSON.stringify(content)),
+  on: (ev, cb) => listeners.push([ev, cb]), off: () => {},
+  widget_manager: { get_model: async (id) => { if (id !== "m1") throw new Error(id);
+                                               return real; } },
+};
+const emit = (k, v) => { state[k] = v; for (const [ev, cb] of listeners.slice())
+                                         if (ev === "change:" + k) cb(); };
+let renders = 0;
+globalThis.__dsl_explore_plotly_widget__ = { key: Promise.resolve({
+  FigureView: class { getFullData() { return []; } },
+  default: () => ({
+    initialize() {},
+    render({ el }) { renders += 1; el.drawn = JSON.stringify(state._widget_data);
+                     return () => log.push("view removed"); },
+  }),
+}) };
+const widget = (await import(loaderUrl)).default();
+widget.initialize({ model });
+const el = { replaceChildren() { log.push("cleared"); } };
+await widget.render({ el });
+for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+await real.comm.handler({ content: { data: { method: "update" } } });
+emit("_widget_data", [{ y: [7] }]);
+emit("_dsl_resync", 1);
+for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+console.log(JSON.stringify({ log, renders, drawn: el.drawn,
+                             replaced: real.comm.handler !== original }));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+@pytest.mark.parametrize("ready", ["reject", "resolve"])
+def test_loader_takes_over_a_comm_that_anywidget_gave_up_on(tmp_path, ready):
+    loader = tmp_path / "loader.mjs"
+    loader.write_text(LOADER_JS)
+    harness = tmp_path / "harness.mjs"
+    harness.write_text(_REOPEN_HARNESS)
+    out = subprocess.run(["node", str(harness), loader.as_uri(), ready], capture_output=True,
+                         text=True, timeout=60, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    if ready == "reject":
+        # the probe was refused: the comm now goes to ipywidgets' handler, and the kernel is
+        # asked for the figure; its answer redraws the view from the new data
+        assert r["replaced"]
+        assert r["log"][:2] == ['send:{"dsl_explore":"resync"}', "direct:update"]
+        assert r["log"][2:] == ["view removed", "cleared"]
+        assert r["renders"] == 2 and r["drawn"] == json.dumps([{"y": [7]}]).replace(" ", "")
+    else:
+        # anywidget's handler works: it keeps the comm (the probe reached ipywidgets' handler)
+        assert not r["replaced"]
+        assert r["log"][:2] == ["direct:dsl_explore_probe", "direct:update"]
+        assert not any(e.startswith("send:") for e in r["log"])
 
 
 def test_kernel_only_traces_are_not_sent():

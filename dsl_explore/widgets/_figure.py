@@ -1,27 +1,38 @@
-"""``LiveFigure``: plotly's ``FigureWidget`` that never stays blank and updates cheaply in a page.
+"""``LiveFigure``: plotly's ``FigureWidget`` that never stays blank or frozen and updates cheaply.
 
 plotly >= 6 ships its ``FigureWidget`` as an anywidget whose front-end module (``_esm``) is the
-whole plotly.js bundle, about 5 MB. Two things went wrong in JupyterLab with it:
+whole plotly.js bundle, about 5 MB. Three things went wrong in JupyterLab with it:
 
-Blank figures (1 in 3-5 loaded runs). anywidget evaluates a widget's ``_esm`` once per model
-(a fresh ``import()`` of a Blob each time) and gives the model 2 s to be ready: after that its
-``ready`` promise is rejected and every later comm message to the model is dropped
+Blank figures (1 in 3-5 loaded runs). anywidget (0.11) gives each model 2 s from its creation
+in the page to import its ``_esm`` and run its ``initialize``: after that the model's ``ready``
+promise is rejected and every later comm message to the model is dropped
 (``AnyModel._handle_comm_msg`` awaits ``ready``). Evaluating 5 MB of plotly.js, once per figure,
 takes longer than 2 s on a loaded 2-core machine, so the figure's data (sent by plotly.py as an
-update right after the comm opens) and all its later updates never reach the page model; the
-view still renders, from the empty opening state: default axes, 360 px high, forever.
+update right after the comm opens) and all its later updates never reached the page model; the
+view still rendered, from the empty opening state: default axes, 360 px high, forever.
+
+Frozen figures (seen once in CI, after the blank ones were fixed). Any model created while the
+page's main thread is busy for 2 s (evaluating plotly.js for another figure, drawing, parsing a
+big comm message) misses the same window, whatever its own module costs. A figure whose data
+came in its opening message then draws that first state and never changes again.
 
 Slow updates (13 s per k change at 512^2). After every ``restyle``/``update`` plotly's view
 deep-merges ``_fullData`` with ``data`` for *every* trace (lodash ``mergeWith``, heatmap ``z``
 included) and sends the differences back to the kernel as JSON (``_js2py_traceDeltas``); the
 cost grows with the pixels of all heatmaps on the figure, whatever changed.
 
-``LiveFigure`` fixes both at their cause:
+``LiveFigure`` fixes them at their cause:
 
-- its ``_esm`` is a small loader (:data:`LOADER_JS`): the model is ready at once, comm messages
-  that arrive while plotly.js loads are queued and replayed in order, the views render once it
-  has loaded; plotly.js is evaluated once per page (cached on ``globalThis`` under a key of the
-  bundle's version), not once per figure. The bundle itself travels in ``_plotly_esm``.
+- its ``_esm`` is a small loader (:data:`LOADER_JS`) whose ``initialize`` returns at once; comm
+  messages that arrive while plotly.js loads are queued and replayed in order, the views render
+  once it has loaded. plotly.js is evaluated once per page (cached on ``globalThis`` under a key
+  naming the bundle's version) and sent once per kernel: it travels in one shared, view-less
+  widget (:class:`PlotlyBundle`), which each figure names, not in every figure's state.
+- if anywidget rejected the model anyway, the loader sees it (a no-op message handed to
+  anywidget's handler is refused), takes over the comm's message handler from then on (the
+  ipywidgets one, without anywidget's wait) and asks the kernel for the figure as it is now
+  (:meth:`LiveFigure.resync`); its views redraw from that. To find its own page model the
+  loader needs the comm id, so the kernel chooses it before opening the comm.
 - the loader patches the view's trace-delta report to skip data arrays longer than
   :data:`DELTA_ARRAY_LIMIT` (the kernel keeps what it set; only plotly's defaults, such as
   colours and uids, come back).
@@ -33,15 +44,19 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import uuid
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
+import ipywidgets
 import plotly
 import plotly.graph_objects as go
 import traitlets
+from ipywidgets import widget_serialization
 from plotly.basedatatypes import Undefined
 
-__all__ = ["DELTA_ARRAY_LIMIT", "LOADER_JS", "LiveFigure", "plotly_bundle"]
+__all__ = ["DELTA_ARRAY_LIMIT", "LOADER_JS", "LiveFigure", "PlotlyBundle", "plotly_bundle"]
 
 DELTA_ARRAY_LIMIT = 256
 """Data arrays longer than this are left out of the view's trace-delta report to the kernel."""
@@ -69,6 +84,9 @@ const LIMIT = @LIMIT@;
 const PY2JS = ["_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTraces",
   "_py2js_restyle", "_py2js_relayout", "_py2js_update", "_py2js_animate",
   "_py2js_removeLayoutProps", "_py2js_removeTraceProps"];
+const REF = "IPY_MODEL_";
+// a message that ipywidgets' handler ignores: handed to anywidget's, it settles with `ready`
+const PROBE = {content: {data: {method: "dsl_explore_probe"}}, buffers: []};
 
 function isBig(v) {
   if (v === null || typeof v !== "object") return false;
@@ -93,24 +111,64 @@ export function patch(mod) {
   return mod;
 }
 
+async function pageModel(model, ref) {
+  if (ref && typeof ref === "object" && typeof ref.get === "function") return ref;
+  if (typeof ref !== "string" || !ref) throw new Error("no model reference: " + ref);
+  return model.widget_manager.get_model(ref.startsWith(REF) ? ref.slice(REF.length) : ref);
+}
+
+async function bundleText(model) {
+  return (await pageModel(model, model.get("_plotly_bundle"))).get("text");
+}
+
 function plotlyModule(model) {
   const cache = (globalThis[CACHE] = globalThis[CACHE] || {});
   const key = model.get("_plotly_key");
   if (!cache[key]) {
-    const url = URL.createObjectURL(
-      new Blob([model.get("_plotly_esm")], {type: "text/javascript"}));
-    cache[key] = import(/* webpackIgnore: true */ url).then((mod) => {
-      URL.revokeObjectURL(url);
-      return patch(mod);
+    cache[key] = bundleText(model).then((text) => {
+      const url = URL.createObjectURL(new Blob([text], {type: "text/javascript"}));
+      return import(/* webpackIgnore: true */ url).then((mod) => {
+        URL.revokeObjectURL(url);
+        return patch(mod);
+      });
     });
+    cache[key].catch(() => { delete cache[key]; });
   }
   return cache[key];
+}
+
+// If anywidget rejected this model (not ready within its 2 s), its handler drops every comm
+// message: hand the comm to ipywidgets' own handler and return true (messages may be lost).
+export async function reopen(model) {
+  const id = model.get("_dsl_model_id");
+  if (!id || !model.widget_manager) return false;
+  const real = await model.widget_manager.get_model(id);
+  const gated = real._handle_comm_msg;
+  let proto = Object.getPrototypeOf(real);
+  while (proto && proto._handle_comm_msg === gated) proto = Object.getPrototypeOf(proto);
+  if (!proto || !real.comm || typeof real.comm.on_msg !== "function") return false;
+  const open = await Promise.resolve(gated.call(real, PROBE)).then(() => true, () => false);
+  if (open) return false;
+  const direct = proto._handle_comm_msg;
+  real.comm.on_msg((msg) => direct.call(real, msg));
+  return true;
 }
 
 export default () => {
   let inner = null;
   let proxy = null;
   let loaded = null;
+  const views = new Set();   // {el, owner, cleanup}
+  const draw = (view) => {
+    view.owner = {};
+    proxy._setOwner(view.owner);
+    try { view.cleanup = inner.render({ el: view.el }); } finally { proxy._setOwner(null); }
+  };
+  const undraw = (view) => {
+    proxy._dropOwner(view.owner);
+    if (typeof view.cleanup === "function") view.cleanup();
+    view.cleanup = null;
+  };
   return {
     initialize({ model }) {
       const handlers = [];   // [event, callback, owner]
@@ -157,21 +215,54 @@ export default () => {
         for (const [name, value] of queue.splice(0)) dispatch(name, value);
       });
       loaded.catch((err) => console.error("[dsl_explore] plotly widget failed to load", err));
+      // the kernel's answer to a resync: the figure as it is now; redraw every view from it
+      model.on("change:_dsl_resync", () => loaded.then(() => {
+        for (const view of views) { undraw(view); view.el.replaceChildren(); draw(view); }
+      }));
+      // not awaited: anywidget's `ready` settles only after initialize has returned
+      reopen(model).then((lost) => { if (lost) model.send({dsl_explore: "resync"}); })
+        .catch((err) => console.error("[dsl_explore] figure comm check failed", err));
     },
     async render({ el }) {
       await loaded;
-      const me = {};
-      proxy._setOwner(me);
-      let cleanup;
-      try { cleanup = inner.render({ el }); } finally { proxy._setOwner(null); }
-      return () => { proxy._dropOwner(me); if (typeof cleanup === "function") cleanup(); };
+      const view = {el, owner: null, cleanup: null};
+      draw(view);
+      views.add(view);
+      return () => { views.delete(view); undraw(view); };
     },
   };
 };
 """.replace("@LIMIT@", str(DELTA_ARRAY_LIMIT))
 """The ``_esm`` of :class:`LiveFigure` (see the module docstring)."""
 
-_BUNDLE, _BUNDLE_KEY = plotly_bundle()
+class PlotlyBundle(ipywidgets.Widget):
+    """plotly.js for the page, in a widget without a view: sent once per kernel, not per figure.
+
+    Every :class:`LiveFigure` names the kernel's one instance (:meth:`shared`); the page loads the
+    text from it the first time a figure needs plotly.js and caches the module under ``key``.
+
+    Examples
+    --------
+    >>> b = PlotlyBundle.shared()
+    >>> b is PlotlyBundle.shared(), b.key == plotly_bundle()[1], len(b.text) > 100_000
+    (True, True, True)
+    """
+
+    text = traitlets.Unicode().tag(sync=True)
+    key = traitlets.Unicode().tag(sync=True)
+
+    @classmethod
+    def shared(cls) -> PlotlyBundle:
+        """The kernel's instance (a new one if there is none or it was closed)."""
+        current = _SHARED.get("bundle")
+        if current is None or current.comm is None:
+            text, key = plotly_bundle()
+            current = _SHARED["bundle"] = cls(text=text, key=key)
+        return current
+
+
+_SHARED: dict[str, PlotlyBundle] = {}
+_BUNDLE_KEY = plotly_bundle()[1]
 
 
 class LiveFigure(go.FigureWidget):
@@ -187,24 +278,58 @@ class LiveFigure(go.FigureWidget):
     >>> fig = LiveFigure(go.Figure(go.Scatter(y=[1, 2, 3])))
     >>> isinstance(fig, go.FigureWidget), len(fig.data), fig._widget_data[0]["type"]
     (True, 1, 'scatter')
-    >>> len(fig._esm) < 10_000, fig._plotly_key == plotly_bundle()[1]
+    >>> len(fig._esm) < 10_000, fig._plotly_bundle is PlotlyBundle.shared()
     (True, True)
+    >>> fig._dsl_model_id == fig.model_id
+    True
     """
 
     _esm = LOADER_JS
-    _plotly_esm = traitlets.Unicode(_BUNDLE).tag(sync=True)
+    _plotly_bundle = traitlets.Instance(PlotlyBundle).tag(sync=True, **widget_serialization)
     _plotly_key = traitlets.Unicode(_BUNDLE_KEY).tag(sync=True)
+    _dsl_model_id = traitlets.Unicode().tag(sync=True)
+    _dsl_resync = traitlets.Integer(0).tag(sync=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # plotly.py has now set _widget_data and _widget_layout: open the comm with them
+        # plotly.py has now set _widget_data and _widget_layout: open the comm with them, under
+        # an id chosen here and named in the state, by which the page's loader finds its model
+        # (ipywidgets' ``Widget(model_id=...)`` stores it where ``open`` reads it; plotly's
+        # constructor does not pass that keyword on)
+        self._plotly_bundle = PlotlyBundle.shared()
+        self._dsl_model_id = uuid.uuid4().hex
+        self._model_id = self._dsl_model_id
         self._dsl_can_open = True
         self.open()
+        self.on_msg(self._dsl_on_msg)
 
     def open(self) -> None:
         """Open the comm, once the figure's data is in the widget state (not earlier)."""
         if self.__dict__.get("_dsl_can_open"):
             super().open()
+
+    def _dsl_on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("dsl_explore") == "resync":
+            self.resync()
+
+    def resync(self) -> None:
+        """Send the page the whole figure as the kernel holds it; the page's views redraw.
+
+        The loader asks for this when anywidget dropped messages to the figure's page model
+        (see the module docstring). Data, layout and plotly's edit counters go in one message,
+        with ``_dsl_resync`` counted up, each sent even when it equals its last sent value.
+        """
+        with self.hold_sync():
+            # through a value that cannot be the current one, so each is sent (traitlets sends
+            # only changes, and the page may hold something else than what was last sent)
+            self._widget_data, self._widget_layout = [None], {"_dsl_resync": None}
+            self._widget_data = deepcopy(self._data)
+            self._widget_layout = deepcopy(self._layout)
+            for name in ("_last_layout_edit_id", "_last_trace_edit_id"):
+                value = getattr(self, name)
+                setattr(self, name, -1)
+                setattr(self, name, value)
+            self._dsl_resync += 1
 
     @property
     def kernel_only(self) -> frozenset[int]:
