@@ -234,6 +234,25 @@ FINGERPRINT_JS = """
 """
 
 
+# anywidget (0.11) gives each model 2 s (``AbortSignal.timeout(2000)``) to load its module and
+# run its initialize, then rejects its ``ready`` and drops every later comm message to it. Under
+# load a model can miss that window whatever its module costs (seen once in CI: a figure that
+# drew its first state and then stayed frozen). This makes every model miss it.
+GIVE_UP_AT_ONCE_JS = """
+(() => {
+  const timeout = AbortSignal.timeout.bind(AbortSignal);
+  window.__windows_shrunk = 0;
+  AbortSignal.timeout = (ms) => {
+    if (ms !== 2000) return timeout(ms);
+    window.__windows_shrunk += 1;
+    return timeout(0);
+  };
+})();
+"""
+"""An init script for a page: every anywidget model misses its window (``window.__windows_shrunk``
+counts them)."""
+
+
 def open_notebook(page: Any, server: LabServer, name: str, *, workspace: str,
                   timeout_ms: int = 60_000) -> None:
     """Open ``name`` alone in a fresh workspace; wait until it shows and its kernel is idle.
@@ -301,6 +320,25 @@ def run_all(page: Any, n_code_cells: int, *, timeout_ms: int = 180_000) -> tuple
     )
     wait_kernel_idle(page, timeout_ms=timeout_ms)
     return time.perf_counter() - t0, attempts
+
+
+def run_new_cell(page: Any, code: str, *, timeout_ms: int = 120_000) -> None:
+    """Add a code cell with ``code`` below the last cell, run it, wait until it shows ``[n]:``."""
+    n_code = len(page.evaluate(_ALL_PROMPTS_JS))
+    # the prompt column selects a cell without clicking into its outputs (widgets, buttons)
+    page.locator(f"{NOTEBOOK} .jp-Cell").last.locator(".jp-InputPrompt").first.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # a new cell below, in command mode
+    page.keyboard.press("Enter")
+    page.keyboard.insert_text(code)  # no key events: no auto-closed brackets
+    page.keyboard.press("Control+Enter")  # run it in place (Shift+Enter would add another)
+    page.wait_for_function(
+        f"""() => {{
+            const p = ({_ALL_PROMPTS_JS})();
+            return p.length === {n_code + 1} && /^\\[\\d+\\]:$/.test(p[p.length - 1]);
+        }}""",
+        timeout=timeout_ms, polling=250,
+    )
 
 
 def cell_errors(page: Any) -> list[str]:

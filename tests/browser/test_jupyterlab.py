@@ -28,6 +28,7 @@ import pytest
 from _lab import (
     CHROMIUM_ARGS,
     EXPLORER_CELL,
+    GIVE_UP_AT_ONCE_JS,
     ROOT,
     cell_errors,
     diagnose,
@@ -168,6 +169,21 @@ def test_notebook_in_jupyterlab(page, server, name):
         (out / f"{name}_failure.json").write_text(state)
         raise AssertionError(f"{name}: {type(err).__name__}: {err}\npage state: {state}\n"
                              f"server log:\n{server.log_tail(25)}") from err
+
+
+@pytest.mark.parametrize("name", ["02_heatmaps_2d"])
+def test_figures_update_after_anywidget_gave_up_on_them(page, server, name):
+    """Every anywidget model misses its 2 s window; the explorer's figure must still update."""
+    page.context.add_init_script(GIVE_UP_AT_ONCE_JS)
+    open_notebook(page, server, f"{name}.ipynb", workspace="test-gave-up")
+    run_all(page, _n_code_cells(server.root_dir / f"{name}.ipynb"))
+    assert not cell_errors(page)
+    ex = explorer(page)
+    shrunk = page.evaluate("() => window.__windows_shrunk")
+    assert shrunk >= 1, "no anywidget model was created"
+    gave_up = [e for e in page.console_errors if "Failed to initialize model" in e]
+    assert gave_up, f"anywidget did not give up on any model: {page.console_errors}"
+    _move_and_check(page, ex, "k (sharpness)", K_DRAG_PX[name], name, "gave_up_after_k")
 
 
 def _drive(page, server, name: str) -> None:
