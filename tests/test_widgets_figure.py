@@ -56,6 +56,31 @@ def test_comm_opens_with_data_and_layout():
     fig.close()
 
 
+def test_kernel_only_traces_open_without_their_data():
+    opened = []
+    real = ipywidgets.widgets.widget.comm.create_comm
+
+    def create_comm(**kw):
+        opened.append(kw["data"]["state"])
+        return real(**kw)
+
+    traces = [go.Heatmap(z=[[0.0, 1.0]], visible=False, name="values"), go.Scatter(y=[1.0, 2.0])]
+    PlotlyBundle.shared()
+    with mock.patch.object(ipywidgets.widgets.widget.comm, "create_comm", create_comm):
+        fig = LiveFigure(go.Figure(traces), kernel_only=[0])
+    hidden, shown = opened[0]["_widget_data"]
+    assert "z" not in hidden and hidden["name"] == "values" and hidden["visible"] is False
+    assert list(shown["y"]) == [1.0, 2.0]
+    assert [list(r) for r in fig.data[0].z] == [[0.0, 1.0]]  # the kernel keeps the values
+    assert fig.kernel_only == frozenset({0})
+    sent = _recording(fig)
+    fig.resync()
+    assert "z" not in sent[0]["state"]["_widget_data"][0]
+    fig.close()
+    with pytest.raises(ValueError, match="visible=False"):
+        LiveFigure(go.Figure(traces), kernel_only=[1])
+
+
 def test_figures_share_one_bundle_widget():
     a, b = LiveFigure(), LiveFigure()
     assert a._plotly_bundle is b._plotly_bundle is PlotlyBundle.shared()

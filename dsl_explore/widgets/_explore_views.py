@@ -164,8 +164,8 @@ class HeatmapView:
         self.idx = index_traces(fig, 2)
         self.images = MapImages(fig, self.idx)
         self._draw_images(fig, parts)
-        self.figure = LiveFigure(fig)
-        self.figure.keep_in_kernel(self.idx[role] for role in ROLES)  # drawn as images
+        # the maps are drawn as images: their heatmap traces stay in the kernel
+        self.figure = LiveFigure(fig, kernel_only=[self.idx[role] for role in ROLES])
 
     def fields(self) -> tuple[torch.Tensor, ...]:
         """(x, y, x32, y32) of the view: the sample, or in 3D its current slice."""
