@@ -11,6 +11,7 @@ model and a fake plotly module:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -29,16 +30,23 @@ from dsl_explore.widgets._figure import (
 )
 
 
-def test_comm_opens_with_data_and_layout():
-    opened = []
+@contextlib.contextmanager
+def opening_states():
+    """The state of every comm opened inside the block (its first message), in order."""
+    opened: list[dict] = []
     real = ipywidgets.widgets.widget.comm.create_comm
 
     def create_comm(**kw):
         opened.append(kw["data"]["state"])
         return real(**kw)
 
-    PlotlyBundle.shared()  # the kernel's bundle widget opens its own comm, once
     with mock.patch.object(ipywidgets.widgets.widget.comm, "create_comm", create_comm):
+        yield opened
+
+
+def test_comm_opens_with_data_and_layout():
+    PlotlyBundle.shared()  # the kernel's bundle widget opens its own comm, once
+    with opening_states() as opened:
         fig = LiveFigure(go.Figure(go.Scatter(y=[1.0, 2.0]), layout={"title": {"text": "T"}}))
     assert len(opened) == 1, "the comm must open exactly once"
     state = opened[0]
@@ -57,16 +65,9 @@ def test_comm_opens_with_data_and_layout():
 
 
 def test_kernel_only_traces_open_without_their_data():
-    opened = []
-    real = ipywidgets.widgets.widget.comm.create_comm
-
-    def create_comm(**kw):
-        opened.append(kw["data"]["state"])
-        return real(**kw)
-
     traces = [go.Heatmap(z=[[0.0, 1.0]], visible=False, name="values"), go.Scatter(y=[1.0, 2.0])]
     PlotlyBundle.shared()
-    with mock.patch.object(ipywidgets.widgets.widget.comm, "create_comm", create_comm):
+    with opening_states() as opened:
         fig = LiveFigure(go.Figure(traces), kernel_only=[0])
     hidden, shown = opened[0]["_widget_data"]
     assert "z" not in hidden and hidden["name"] == "values" and hidden["visible"] is False
@@ -126,14 +127,7 @@ def test_resync_sends_the_whole_figure_in_one_message():
 
 def test_plain_figurewidget_opens_empty():
     """The defect LiveFigure avoids: plotly's own FigureWidget opens with no data."""
-    opened = []
-    real = ipywidgets.widgets.widget.comm.create_comm
-
-    def create_comm(**kw):
-        opened.append(kw["data"]["state"])
-        return real(**kw)
-
-    with mock.patch.object(ipywidgets.widgets.widget.comm, "create_comm", create_comm):
+    with opening_states() as opened:
         fig = go.FigureWidget(go.Figure(go.Scatter(y=[1.0, 2.0])))
     assert opened[0]["_widget_data"] == []
     fig.close()
