@@ -313,6 +313,60 @@ def test_loader_takes_over_a_comm_that_anywidget_gave_up_on(tmp_path, ready):
         assert not any(e.startswith("send:") for e in r["log"])
 
 
+_ASK_HARNESS = r"""
+const loaderUrl = process.argv[2];
+// the bundle comes back as text: import it as a data: URL (Node has no blob: imports)
+globalThis.Blob = class { constructor(parts) { this.text = parts.join(""); } };
+URL.createObjectURL = (b) =>
+  "data:text/javascript;base64," + Buffer.from(b.text).toString("base64");
+URL.revokeObjectURL = () => {};
+const BUNDLE = "export class FigureView { getFullData() { return []; } }\n" +
+  "export default () => ({ initialize() {}, render({ el }) { el.drawn = 'plotly'; } });";
+const log = [];
+const listeners = [];
+const state = { _plotly_key: "fresh-key", _plotly_bundle: "IPY_MODEL_b1" };
+const model = {
+  get: (k) => state[k], set: () => {}, save_changes: () => {},
+  on: (ev, cb) => listeners.push([ev, cb]),
+  off: (ev, cb) => { const i = listeners.findIndex((l) => l[0] === ev && l[1] === cb);
+                     if (i >= 0) listeners.splice(i, 1); },
+  send: (content) => {
+    log.push("send:" + content.dsl_explore);
+    if (content.dsl_explore === "bundle")  // the kernel's answer
+      setTimeout(() => { for (const [ev, cb] of listeners.slice())
+        if (ev === "msg:custom") cb({ dsl_explore: "bundle", text: BUNDLE }, []); }, 0);
+  },
+};
+const widget = (await import(loaderUrl)).default();
+widget.initialize({ model });
+const el = {};
+await widget.render({ el });
+console.log(JSON.stringify({ log, drawn: el.drawn,
+                             left: listeners.filter((l) => l[0] === "msg:custom").length }));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_loader_asks_the_kernel_for_plotly_without_a_widget_manager(tmp_path):
+    loader = tmp_path / "loader.mjs"
+    loader.write_text(LOADER_JS)
+    harness = tmp_path / "harness.mjs"
+    harness.write_text(_ASK_HARNESS)
+    out = subprocess.run(["node", str(harness), loader.as_uri()], capture_output=True,
+                         text=True, timeout=60, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r == {"log": ["send:bundle"], "drawn": "plotly", "left": 0}
+
+
+def test_the_kernel_answers_a_bundle_request():
+    fig = LiveFigure()
+    sent = []
+    fig.send = lambda content, buffers=None: sent.append(content)
+    fig._dsl_on_msg(fig, {"dsl_explore": "bundle"}, [])
+    assert sent == [{"dsl_explore": "bundle", "text": plotly_bundle()[0]}]
+    fig.close()
+
+
 def test_kernel_only_traces_are_not_sent():
     import plotly.basewidget as bw
 

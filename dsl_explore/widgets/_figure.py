@@ -27,7 +27,10 @@ cost grows with the pixels of all heatmaps on the figure, whatever changed.
   messages that arrive while plotly.js loads are queued and replayed in order, the views render
   once it has loaded. plotly.js is evaluated once per page (cached on ``globalThis`` under a key
   naming the bundle's version) and sent once per kernel: it travels in one shared, view-less
-  widget (:class:`PlotlyBundle`), which each figure names, not in every figure's state.
+  widget (:class:`PlotlyBundle`), which each figure names, not in every figure's state. (The
+  loader reads it through the page's widget manager, which anywidget 0.9-0.11 hands to a
+  module as ``model.widget_manager``; without one it asks the kernel for the text in a message
+  to the figure.)
 - if anywidget rejected the model anyway, the loader sees it (a no-op message handed to
   anywidget's handler is refused), takes over the comm's message handler from then on (the
   ipywidgets one, without anywidget's wait) and asks the kernel for the figure as it is now
@@ -122,8 +125,29 @@ async function pageModel(model, ref) {
   return model.widget_manager.get_model(ref.startsWith(REF) ? ref.slice(REF.length) : ref);
 }
 
+function askKernel(model) {
+  return new Promise((resolve) => {
+    const onMsg = (msg) => {
+      if (!msg || msg.dsl_explore !== "bundle") return;
+      model.off("msg:custom", onMsg);
+      resolve(msg.text);
+    };
+    model.on("msg:custom", onMsg);
+    model.send({dsl_explore: "bundle"});
+  });
+}
+
+// plotly.js: from the kernel's bundle widget through the page's widget manager, or where the
+// host does not hand that to the module, from the kernel in a message to this figure
 async function bundleText(model) {
-  return (await pageModel(model, model.get("_plotly_bundle"))).get("text");
+  if (model.widget_manager) {
+    try {
+      return (await pageModel(model, model.get("_plotly_bundle"))).get("text");
+    } catch (err) {
+      console.warn("[dsl_explore] no plotly bundle widget in the page, asking the kernel", err);
+    }
+  }
+  return askKernel(model);
 }
 
 function plotlyModule(model) {
@@ -322,8 +346,11 @@ class LiveFigure(go.FigureWidget):
             super().open()
 
     def _dsl_on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("dsl_explore") == "resync":
+        request = content.get("dsl_explore") if isinstance(content, dict) else None
+        if request == "resync":
             self.resync()
+        elif request == "bundle":  # a page without access to the bundle widget
+            self.send({"dsl_explore": "bundle", "text": self._plotly_bundle.text})
 
     def resync(self) -> None:
         """Send the page the whole figure as the kernel holds it; the page's views redraw.
