@@ -48,6 +48,7 @@ cost grows with the pixels of all heatmaps on the figure, whatever changed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import uuid
@@ -72,8 +73,9 @@ DELTA_ARRAY_LIMIT = 256
 _BUNDLE_PATH = Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
 
 
+@functools.cache
 def plotly_bundle() -> tuple[str, str]:
-    """plotly's widget bundle (the JS text) and a key naming its version.
+    """plotly's widget bundle (the JS text) and a key naming its version (read once).
 
     Examples
     --------
