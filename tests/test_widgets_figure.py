@@ -142,6 +142,17 @@ def test_still_a_figurewidget():
     fig.close()
 
 
+def _run_node(tmp_path, harness: str, *args: str):
+    """Run ``harness`` in Node with the loader's URL (and ``args``); its last line, as JSON."""
+    loader = tmp_path / "loader.mjs"
+    loader.write_text(LOADER_JS)
+    script = tmp_path / "harness.mjs"
+    script.write_text(harness)
+    out = subprocess.run(["node", str(script), loader.as_uri(), *args], capture_output=True,
+                         text=True, timeout=60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 _HARNESS = r"""
 const loaderUrl = process.argv[2];
 const log = [];
@@ -204,25 +215,14 @@ console.log(JSON.stringify({ log, drawn: el.drawn, data: model.get("_widget_data
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
 def test_loader_replays_early_updates_in_order(tmp_path):
-    loader = tmp_path / "loader.mjs"
-    loader.write_text(LOADER_JS)
-    harness = tmp_path / "harness.mjs"
-    harness.write_text(_HARNESS)
-    out = subprocess.run(["node", str(harness), loader.as_uri()], capture_output=True,
-                         text=True, timeout=60, check=True)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = _run_node(tmp_path, _HARNESS)
     # 1 and 2 came before plotly.js: replayed on the model before the view drew
     assert r["drawn"] == json.dumps([{"y": [2]}]).replace(" ", "")
     assert r["log"] == ["model:1", "model:2", "model:3", "view:3", "view removed", "model:4"]
     assert r["data"] == [{"y": [4]}]
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
-def test_loader_leaves_big_arrays_out_of_trace_deltas(tmp_path):
-    loader = tmp_path / "loader.mjs"
-    loader.write_text(LOADER_JS)
-    harness = tmp_path / "harness.mjs"
-    harness.write_text(r"""
+_DELTA_HARNESS = r"""
 const { patch } = await import(process.argv[2]);
 class FigureView { getFullData() { return this.el._fullData.map((f, i) =>
                                           ({ ...f, ...this.el.data[i] })); } }
@@ -232,10 +232,12 @@ const view = new FigureView();
 view.el = { _fullData: [{ type: "heatmap", z: big, x: small, uid: "u" }],
             data: [{ z: { dtype: "f4", bdata: "AAAA" }, x: small }] };
 console.log(JSON.stringify(view.getFullData()));
-""".replace("@N@", str(DELTA_ARRAY_LIMIT + 1)))
-    out = subprocess.run(["node", str(harness), loader.as_uri()], capture_output=True,
-                         text=True, timeout=60, check=True)
-    full = json.loads(out.stdout.strip().splitlines()[-1])
+""".replace("@N@", str(DELTA_ARRAY_LIMIT + 1))
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_loader_leaves_big_arrays_out_of_trace_deltas(tmp_path):
+    full = _run_node(tmp_path, _DELTA_HARNESS)
     assert full == [{"type": "heatmap", "x": [1, 2, 3], "uid": "u"}]
 
 
@@ -292,13 +294,7 @@ console.log(JSON.stringify({ log, renders, drawn: el.drawn,
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
 @pytest.mark.parametrize("ready", ["reject", "resolve"])
 def test_loader_takes_over_a_comm_that_anywidget_gave_up_on(tmp_path, ready):
-    loader = tmp_path / "loader.mjs"
-    loader.write_text(LOADER_JS)
-    harness = tmp_path / "harness.mjs"
-    harness.write_text(_REOPEN_HARNESS)
-    out = subprocess.run(["node", str(harness), loader.as_uri(), ready], capture_output=True,
-                         text=True, timeout=60, check=True)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = _run_node(tmp_path, _REOPEN_HARNESS, ready)
     if ready == "reject":
         # the probe was refused: the comm now goes to ipywidgets' handler, and the kernel is
         # asked for the figure; its answer redraws the view from the new data
@@ -348,13 +344,7 @@ console.log(JSON.stringify({ log, drawn: el.drawn,
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
 def test_loader_asks_the_kernel_for_plotly_without_a_widget_manager(tmp_path):
-    loader = tmp_path / "loader.mjs"
-    loader.write_text(LOADER_JS)
-    harness = tmp_path / "harness.mjs"
-    harness.write_text(_ASK_HARNESS)
-    out = subprocess.run(["node", str(harness), loader.as_uri()], capture_output=True,
-                         text=True, timeout=60, check=True)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = _run_node(tmp_path, _ASK_HARNESS)
     assert r == {"log": ["send:bundle"], "drawn": "plotly", "left": 0}
 
 

@@ -330,7 +330,8 @@ class LiveFigure(go.FigureWidget):
     def __init__(self, *args: Any, kernel_only: Iterable[int] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.keep_in_kernel(kernel_only)
-        self._widget_data = self._page_data()
+        if self.kernel_only:  # plotly.py's _widget_data is a copy of all traces, arrays included
+            self._widget_data = self._page_data()
         # plotly.py has now set _widget_data and _widget_layout: open the comm with them, under
         # an id chosen here and named in the state, by which the page's loader finds its model
         # (ipywidgets' ``Widget(model_id=...)`` stores it where ``open`` reads it; plotly's

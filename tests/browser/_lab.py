@@ -200,6 +200,13 @@ def lab_server(root_dir: Path, tmp: Path, *, env_extra: dict[str, str] | None = 
         log.close()
 
 
+def artifacts_dir() -> Path:
+    """``artifacts/browser`` or ``$DSL_EXPLORE_ARTIFACTS/browser``: screenshots, logs, failures."""
+    out = Path(os.environ.get("DSL_EXPLORE_ARTIFACTS") or ROOT / "artifacts") / "browser"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 # ------------------------------------------------------------------------------ in the page
 
 _ALL_PROMPTS_JS = f"""
@@ -454,6 +461,11 @@ def press_slider(slider_loc: Any, key: str, times: int) -> None:
     handle.focus()
     for _ in range(times):
         handle.press(key)
+
+
+def redrawn(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """What plotly redrew between two :func:`fingerprint` s: lines, bars, images, title."""
+    return {k for k in ("lines", "bars", "images", "title") if after[k] != before[k]}
 
 
 def readout_text(explorer_loc: Any) -> str:

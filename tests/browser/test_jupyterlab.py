@@ -30,6 +30,7 @@ from _lab import (
     EXPLORER_CELL,
     GIVE_UP_AT_ONCE_JS,
     ROOT,
+    artifacts_dir,
     cell_errors,
     diagnose,
     drag_slider,
@@ -39,6 +40,7 @@ from _lab import (
     lab_server,
     open_notebook,
     readout_text,
+    redrawn,
     run_all,
     slider,
     slider_value,
@@ -57,13 +59,6 @@ def _unavailable(reason: str):
     if REQUIRE:
         pytest.fail(f"DSL_EXPLORE_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def _artifacts_dir() -> Path:
-    d = Path(os.environ.get("DSL_EXPLORE_ARTIFACTS") or ROOT / "artifacts")
-    out = d / "browser"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +97,7 @@ def server(tmp_path_factory, chromium_path):
            "MPLBACKEND": "Agg", "PYVISTA_OFF_SCREEN": "true"}
     with lab_server(root, tmp, env_extra=env) as srv:
         yield srv
-    shutil.copy2(srv.log_path, _artifacts_dir() / "jupyterlab.log")
+    shutil.copy2(srv.log_path, artifacts_dir() / "jupyterlab.log")
 
 
 @pytest.fixture
@@ -127,7 +122,7 @@ def _shot(page, name: str, stage: str) -> Path:
     """Scroll the explorer's cell to the top of the notebook panel and screenshot the page."""
     page.locator(EXPLORER_CELL).first.evaluate("e => e.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(400)  # let plotly finish its transition
-    path = _artifacts_dir() / f"{name}_{stage}.png"
+    path = artifacts_dir() / f"{name}_{stage}.png"
     page.screenshot(path=str(path))
     return path
 
@@ -147,7 +142,7 @@ def _move_and_check(page, ex, description: str, dx: float, name: str, stage: str
     page.wait_for_timeout(500)  # the last drag position may still be on its way
     path = _shot(page, name, stage)
     assert readout1 != readout0, f"{description} {value0} -> {value1}: readout unchanged"
-    drawn = {k for k in ("lines", "bars", "images", "title") if fig1[k] != fig0[k]}
+    drawn = redrawn(fig0, fig1)
     assert drawn, f"{description} {value0} -> {value1}: the plotly figure did not redraw"
     print(f"{name}: {description} {value0} -> {value1}; redrawn: {sorted(drawn)}")
     return path
@@ -162,7 +157,7 @@ def test_notebook_in_jupyterlab(page, server, name):
     try:
         _drive(page, server, name)
     except Exception as err:
-        out = _artifacts_dir()
+        out = artifacts_dir()
         with contextlib.suppress(Exception):
             page.screenshot(path=str(out / f"{name}_failure.png"))
         state = json.dumps({**diagnose(page), "console": page.console_errors[-20:]}, indent=1)

@@ -33,7 +33,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from _lab import (
@@ -41,6 +40,7 @@ from _lab import (
     GIVE_UP_AT_ONCE_JS,
     NOTEBOOK,
     ROOT,
+    artifacts_dir,
     cell_errors,
     drag_slider,
     explorer,
@@ -48,6 +48,7 @@ from _lab import (
     fingerprint,
     lab_server,
     open_notebook,
+    redrawn,
     run_all,
     run_new_cell,
     slider,
@@ -117,7 +118,7 @@ def _k_redraws(page) -> bool:
     drag_slider(page, s, 25)
     assert wait_changed(page, lambda: slider_value(s), value0, timeout_s=10) != value0
     fig1 = wait_changed(page, lambda: fingerprint(ex), fig0, timeout_s=SETTLE_S)
-    return any(fig1[k] != fig0[k] for k in ("lines", "bars", "images", "title"))
+    return bool(redrawn(fig0, fig1))
 
 
 @pytest.fixture(scope="module")
@@ -168,12 +169,6 @@ def cpu_load():
             p.wait(timeout=10)
 
 
-def _artifacts() -> Path:
-    out = Path(os.environ.get("DSL_EXPLORE_ARTIFACTS") or ROOT / "artifacts") / "browser"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def _round(browser, server, name: str, i: int) -> tuple[list[dict], int, int]:
     """One Run All: (the figures after it, frozen figures, figures the probe looked at)."""
     nb = server.root_dir / f"{name}.ipynb"
@@ -200,7 +195,7 @@ def _round(browser, server, name: str, i: int) -> tuple[list[dict], int, int]:
         return list(figs), frozen + n_frozen, n_probed
     except Exception:
         with contextlib.suppress(Exception):
-            page.screenshot(path=str(_artifacts() / f"stress_{name}_{i}_failure.png"))
+            page.screenshot(path=str(artifacts_dir() / f"stress_{name}_{i}_failure.png"))
         raise
     finally:
         context.close()

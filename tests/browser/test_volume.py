@@ -23,6 +23,7 @@ from _lab import (
     CHROMIUM_ARGS,
     NOTEBOOK,
     ROOT,
+    artifacts_dir,
     cell_errors,
     find_chromium,
     lab_server,
@@ -42,12 +43,6 @@ def _unavailable(reason: str):
     if REQUIRE:
         pytest.fail(f"DSL_EXPLORE_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def _artifacts() -> Path:
-    d = Path(os.environ.get("DSL_EXPLORE_ARTIFACTS") or ROOT / "artifacts") / "browser"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def _publish(path: Path, name: str) -> None:
@@ -91,7 +86,7 @@ def server(tmp_path_factory):
            "PYVISTA_OFF_SCREEN": "true"}
     with lab_server(root, tmp, env_extra=env) as srv:
         yield srv
-    shutil.copy2(srv.log_path, _artifacts() / "jupyterlab_volume.log")
+    shutil.copy2(srv.log_path, artifacts_dir() / "jupyterlab_volume.log")
 
 
 def _open_and_run(browser, server, name: str, viewport: tuple[int, int]):
@@ -135,7 +130,7 @@ def test_pyvista_scene_rotates_offline(browser, server):
         inner.locator("canvas").first.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)  # vtk.js draws the scene after loading it
         before = frame_el.screenshot()
-        (_artifacts() / "03_pyvista_before.png").write_bytes(before)
+        (artifacts_dir() / "03_pyvista_before.png").write_bytes(before)
         box = frame_el.bounding_box()
         assert box is not None and box["width"] > 200 and box["height"] > 100, box
         # drag across the left view (the two cameras are linked)
@@ -148,7 +143,7 @@ def test_pyvista_scene_rotates_offline(browser, server):
         page.mouse.up()
         page.wait_for_timeout(1000)
         after = frame_el.screenshot()
-        path = _artifacts() / "03_pyvista_after.png"
+        path = artifacts_dir() / "03_pyvista_after.png"
         path.write_bytes(after)
         changed = _differing(before, after)
         assert changed > 0.01, f"the drag did not rotate the scene ({changed:.2%} of pixels)"
@@ -156,7 +151,7 @@ def test_pyvista_scene_rotates_offline(browser, server):
         page.locator(f"{NOTEBOOK} iframe.pyvista").first.evaluate(
             "e => e.scrollIntoView({block: 'start'})")
         page.wait_for_timeout(300)
-        full = _artifacts() / "lab_03_pyvista.png"
+        full = artifacts_dir() / "lab_03_pyvista.png"
         page.screenshot(path=str(full))
         _publish(full, "lab_03_pyvista.png")
         print(f"03: drag changed {changed:.1%} of the scene's pixels; external requests: 0")
@@ -183,7 +178,7 @@ def test_dashboard_screenshot(browser, server):
             ".map(p => (p.data || []).filter(t => (t.x || []).length || (t.z || []).length)"
             ".length)")
         assert n_traces and max(n_traces) > 0, f"blank dashboard figures: {n_traces}"
-        path = _artifacts() / "lab_04_dashboard.png"
+        path = artifacts_dir() / "lab_04_dashboard.png"
         page.screenshot(path=str(path))
         _publish(path, "lab_04_dashboard.png")
         assert not outside, f"the page loaded from outside the machine: {outside[:5]}"
