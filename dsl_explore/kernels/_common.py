@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import torch
 
@@ -43,9 +44,19 @@ class Layout:
     N: tuple[int, int, int]
     ndim: int
     kaxis: tuple[int, ...]  # kernel axis of each entry of dims
+    in_order: bool  # perm is the identity: the sample axes come first, dims are the last axes
 
     @classmethod
     def make(cls, shape: tuple[int, ...], dims: tuple[int, ...]) -> Layout:
+        """The layout of ``shape`` for ``dims`` (memoised: every call with the same plain-int
+        shape and dims returns the same frozen object)."""
+        key = (tuple(shape), tuple(dims))
+        if all(type(n) is int for n in key[0]):  # not symbolic sizes (torch.compile tracing)
+            return _layout(*key)
+        return cls._build(*key)
+
+    @classmethod
+    def _build(cls, shape: tuple[int, ...], dims: tuple[int, ...]) -> Layout:
         shape = tuple(int(n) for n in shape)
         sd = sorted(dims)
         sa = [i for i in range(len(shape)) if i not in dims]
@@ -57,7 +68,7 @@ class Layout:
         n = (1,) * (3 - ndim) + spatial
         kaxis = tuple(3 - ndim + sd.index(d) for d in dims)
         return cls(shape, tuple(dims), perm, inv, sample_shape, spatial, math.prod(sample_shape),
-                   (n[0], n[1], n[2]), ndim, kaxis)
+                   (n[0], n[1], n[2]), ndim, kaxis, perm == tuple(range(len(shape))))
 
     @property
     def numel(self) -> int:
@@ -69,6 +80,11 @@ class Layout:
 
     def view4(self, t: torch.Tensor) -> torch.Tensor:
         """``t`` as ``(B, N0, N1, N2)``: a view where the strides allow it, else a copy."""
+        if self.in_order:  # the usual case: one view (this runs on every call)
+            try:
+                return t.view(self.B, *self.N)
+            except RuntimeError:
+                return t.reshape(self.B, *self.N)
         p = t.permute(self.perm)
         try:
             v = p.view(self.B, *self.spatial)
@@ -80,6 +96,8 @@ class Layout:
 
     def unview4(self, g: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`view4` for a contiguous ``(B, N0, N1, N2)`` tensor."""
+        if self.in_order:
+            return g.view(self.shape)
         return g.reshape(*self.sample_shape, *self.spatial).permute(self.inv)
 
     def differences(self) -> tuple[int, int, int]:
@@ -109,6 +127,12 @@ class Spec:
 
     @classmethod
     def make(cls, layout: Layout, k: float, weights, surrogate: str, reduction: str) -> Spec:
+        """The spec of one call (memoised like :meth:`Layout.make`)."""
+        w = None if weights is None else tuple(float(v) for v in weights)
+        return _spec(layout, float(k), w, surrogate, reduction)
+
+    @classmethod
+    def _build(cls, layout: Layout, k: float, weights, surrogate: str, reduction: str) -> Spec:
         wk = [0.0, 0.0, 0.0]
         for j, a in enumerate(layout.kaxis):
             wk[a] = 1.0 if weights is None else float(weights[j])
@@ -117,6 +141,10 @@ class Spec:
     def loss_factors(self) -> tuple[float, float, float]:
         """Per kernel axis: the factor that turns a sum of ``|s(k Dx) - s(k Dy)|`` into the loss
         (``0.5 * w_a`` times the reduction's scale; 0 where an axis has no differences)."""
+        return self._loss_factors
+
+    @cached_property
+    def _loss_factors(self) -> tuple[float, float, float]:
         n = self.layout.differences()
         out = []
         for a in range(3):
@@ -137,16 +165,32 @@ class Spec:
 
     def finish(self, sums: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The loss from per-sample, per-kernel-axis sums ``(B, 3)`` (float64), in a fixed order."""
-        f = torch.tensor(self.loss_factors(), dtype=torch.float64, device=sums.device)
+        f = self.loss_factors()
         if self.reduction == "none":
-            return (sums * f).sum(1).reshape(self.layout.sample_shape).to(dtype)
-        return (sums.sum(0) * f).sum().to(dtype)
+            f_t = torch.tensor(f, dtype=torch.float64, device=sums.device)
+            return (sums * f_t).sum(1).reshape(self.layout.sample_shape).to(dtype)
+        t = sums.sum(0).tolist()  # three per-axis totals (a host copy on the CPU path)
+        return torch.tensor((t[0] * f[0] + t[1] * f[1]) + t[2] * f[2], dtype=dtype,
+                            device=sums.device)
 
     def zero_loss(self, device, dtype) -> torch.Tensor:
         shape = self.layout.sample_shape if self.reduction == "none" else ()
         return torch.zeros(shape, dtype=dtype, device=device)
 
 
+@lru_cache(maxsize=256)
+def _layout(shape: tuple[int, ...], dims: tuple[int, ...]) -> Layout:
+    return Layout._build(shape, dims)
+
+
+@lru_cache(maxsize=256)
+def _spec(layout: Layout, k: float, weights: tuple[float, ...] | None, surrogate: str,
+          reduction: str) -> Spec:
+    return Spec._build(layout, k, weights, surrogate, reduction)
+
+
 def go_is_one(go: torch.Tensor) -> bool:
     """Host-side check used by the CPU path (free there: no device synchronisation)."""
+    if go.numel() == 1:
+        return go.item() == 1
     return bool((go == 1).all())

@@ -531,7 +531,9 @@ DEFINE_PAIRS(double, f64, kconst_d, surr_d, dsurr_d, fabs)
  * Rows [r0, r1) of the fused loss (+ gradient).
  *   part: per-row sums of |s(k Dx) - s(k Dy)| for kernel axes 0, 1, 2 (R x 3 doubles), or NULL
  *   g:    gradient (contiguous like x), or NULL
- *   gs:   per-sample, per-axis gradient factors (B x 3): w_a * scale * k / 2 * upstream
+ *   f3:   per-axis gradient factors (3 doubles, w_a * scale * k / 2), or NULL without g
+ *   go:   the upstream gradient, go_n = 1 (one for all samples) or B values, or NULL (1);
+ *         the factor of sample b and axis a is (T)(f3[a] * go[b]), rounded once
  * Each difference is evaluated once. Without g, one pair_* pass per axis. With g, two passes per
  * row: the axis-2 differences (their derivatives into a row buffer), then cross_*, which takes
  * the axis-1 and axis-0 differences and writes the row's gradient (the derivatives of the previous
@@ -541,9 +543,9 @@ DEFINE_PAIRS(double, f64, kconst_d, surr_d, dsurr_d, fabs)
  * on the same values, so the result does not depend on how the rows were split.
  */
 #define DEFINE_ROWS(T, SUF, KT, KMAKE)                                                        \
-static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *gs,            \
-                   i64 r0, i64 r1, i64 R, i64 N0, i64 N1, i64 N2, int ndim, double kd,       \
-                   int S) {                                                                  \
+static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const double *f3,       \
+                   const double *go, i64 go_n, i64 r0, i64 r1, i64 R, i64 N0, i64 N1,       \
+                   i64 N2, int ndim, double kd, int S) {                                     \
     pair_##SUF##_fn pair = pair_##SUF##_select(S);                                            \
     cross_##SUF##_fn cross = cross_##SUF##_select(S);                                         \
     if (!pair || !cross) return ERR_UNKNOWN_SURROGATE;                                        \
@@ -565,11 +567,13 @@ static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *g
         for (i64 r = r0 - back < 0 ? 0 : r0 - back; r < r0 && (has0 || has1); r++) {          \
             i64 i1 = r % N1, q = r / N1;                                                      \
             i64 i0 = q % N0, b = q / N0;                                                      \
-            const T *xr = x + r * N2, *yr = y + r * N2, *c = gs + 3 * b;                      \
+            const T *xr = x + r * N2, *yr = y + r * N2;                                       \
+            double gb = go ? go[go_n == 1 ? 0 : b] : 1.0;                                     \
             int h1 = r == r0 - 1 && has1 && i1 < N1 - 1, h0 = has0 && i0 < N0 - 1;            \
             double t1, t0;                                                                    \
             cross(xr, h1 ? xr + N2 : xr, h0 ? xr + plane_n : xr, yr, h1 ? yr + N2 : yr,       \
-                  h0 ? yr + plane_n : yr, N2, h1, h0, k, c[1], c[0], rb1,                     \
+                  h0 ? yr + plane_n : yr, N2, h1, h0, k, (T)(f3[1] * gb), (T)(f3[0] * gb),    \
+                  rb1,                                                                        \
                   has0 ? plane + i1 * N2 : plane, o2, scratch, &t1, &t0);                     \
         }                                                                                     \
     }                                                                                         \
@@ -577,8 +581,13 @@ static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const T *g
         i64 i1 = r % N1, q = r / N1;                                                          \
         i64 i0 = q % N0, b = q / N0;                                                          \
         const T *xr = x + r * N2, *yr = y + r * N2;                                           \
-        const T *c = gs ? gs + 3 * b : NULL;                                                  \
-        T c0 = c ? c[0] : 0, c1 = c ? c[1] : 0, c2 = c ? c[2] : 0;                            \
+        T c0 = 0, c1 = 0, c2 = 0;                                                             \
+        if (f3) {                                                                             \
+            double gb = go ? go[go_n == 1 ? 0 : b] : 1.0;                                     \
+            c0 = (T)(f3[0] * gb);                                                             \
+            c1 = (T)(f3[1] * gb);                                                             \
+            c2 = (T)(f3[2] * gb);                                                             \
+        }                                                                                     \
         double s0 = 0, s1 = 0, s2 = 0;                                                        \
         int h1 = has1 && i1 < N1 - 1, h0 = has0 && i0 < N0 - 1;                               \
         /* kernel axis 2 (the contiguous one) */                                              \
@@ -628,16 +637,20 @@ DEFINE_ROWS(double, f64, kconst_d, kconst_d_make)
 #define PARALLEL_ROWS(CALL) (void)nthreads; return CALL(0, R);
 #endif
 
-#define DSL_CALL_f32(a, b) dsl_rows_f32(x, y, g, part, gs, a, b, R, N0, N1, N2, ndim, k, S)
-#define DSL_CALL_f64(a, b) dsl_rows_f64(x, y, g, part, gs, a, b, R, N0, N1, N2, ndim, k, S)
+#define DSL_CALL_f32(a, b) \
+    dsl_rows_f32(x, y, g, part, f3, go, go_n, a, b, R, N0, N1, N2, ndim, k, S)
+#define DSL_CALL_f64(a, b) \
+    dsl_rows_f64(x, y, g, part, f3, go, go_n, a, b, R, N0, N1, N2, ndim, k, S)
 
-int dsl_f32(const float *x, const float *y, float *g, double *part, const float *gs,
-            i64 R, i64 N0, i64 N1, i64 N2, int ndim, double k, int S, int nthreads) {
+int dsl_f32(const float *x, const float *y, float *g, double *part, const double *f3,
+            const double *go, i64 go_n, i64 R, i64 N0, i64 N1, i64 N2, int ndim, double k,
+            int S, int nthreads) {
     PARALLEL_ROWS(DSL_CALL_f32)
 }
 
-int dsl_f64(const double *x, const double *y, double *g, double *part, const double *gs,
-            i64 R, i64 N0, i64 N1, i64 N2, int ndim, double k, int S, int nthreads) {
+int dsl_f64(const double *x, const double *y, double *g, double *part, const double *f3,
+            const double *go, i64 go_n, i64 R, i64 N0, i64 N1, i64 N2, int ndim, double k,
+            int S, int nthreads) {
     PARALLEL_ROWS(DSL_CALL_f64)
 }
 
