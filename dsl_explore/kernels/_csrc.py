@@ -68,6 +68,26 @@ quiet machine): 2D 8x1x512^2 4.00 -> 3.60 ms (0.90x), 3D 1x1x128^3 5.49 -> 4.83 
 three more runs at load 10-12: 0.84-0.91x (2D) and 0.88x (3D). Not taken:
 ``s = (den - m) / (den + m)`` (one FMA less, 0.82x) doubled the derivative's error near
 saturation (2.9e-7); 256-bit vectors were 1.3-1.45x slower than the 512-bit ones GCC picks here.
+
+Fourth round (what the pipes take). Throughput of 512-bit operations on this Zen 4, twelve
+independent chains, CPU time at 3.5 GHz (the clock measured by a chain of dependent adds): an FMA
+or a multiply 1 per cycle, an add or min 1 per cycle on other pipes, integer add, and, ternlog
+about 2 per cycle and a shift 1 per cycle beside the FMAs (nearly free); a division 5.8 cycles,
+and it takes about 2.8 cycles from the FMA pipes; a compare with a blend about 1.1 cycles from
+them; ``vscalefps`` one per 1.9 cycles and on the FMA pipes (so it would not pay for the scaling
+by ``2^n``). Nine FMA-pipe operations, four adds, a division and four integer or logic operations
+-- the mix of the tanh -- take 13.1 cycles per vector; the tanh alone, looped over a table in
+L1, takes 15.9 cycles per 16 values (0.265 ns per value; with ``1 - s^2`` 0.312 ns), and four
+tanh interleaved per iteration the same: it is bound by the pipes, not by latency. (After the
+change below that loop reads 0.258-0.271 ns, the same within its noise.) The scaling
+by ``2^n`` is now an integer add of ``n`` times the exponent's unit to the bits of ``num`` (one
+multiply less on the FMA pipes; exact, so every float32 input of ``[0, 20]`` gives the same bits
+for tanh and sigmoid, and the kernels' loss and gradient are bit-identical): the C call alone 0.97x
+(2D) and 0.97x (3D) of its previous time, best of 40, interleaved, in three runs. Not taken: the
+derivative sign as ``c`` with the sign of ``dx - dy`` where they differ (one compare and one blend
+less, bit-identical) gained nothing measurable; unrolling the row loops by two and GCC's
+``-fschedule-insns`` gained 0-3 %. In 3D six tanh per voxel at their isolated rate take 3.6 ms
+of the C call's 4.4-4.6 ms at 128^3, against a copy floor of 1.06-1.17 ms.
 """
 
 import math
@@ -182,14 +202,16 @@ INL float tanh_kd(float d, float K2, float lim) {
        [-27.5, 0] (|d| is clamped to lim = 9.5 / k, where q < 2^-25: 1 - 2q rounds to 1; the
        product k d is never rounded: y comes from one FMA):
        y = n + f with n = round(y) (the 1.5 * 2^23 trick: big = y + 1.5 * 2^23 holds n in its low
-       mantissa bits, so 2^n comes from big's bits by one shift and one add, no float-to-int
+       mantissa bits: shifted up by 23 they are n times the exponent's unit, so num 2^n is an
+       integer add to num's bits -- exact, num is near 1 and n in [-28, 0] -- and no float-to-int
        conversion), f = y - n in [-1/2, 1/2], 2^f = num / den by the Pade form above, so that
        q = 2^n num / (den + 2^n num) costs one division for both (a polynomial for 2^f took 6
        FMAs and the same division; these loops are bound by the FMA pipes, see the module
        docstring). +-1 and s' = 1 - s^2 = 0 exactly from k |d| = 9.0109 on (the correctly
-       rounded tanh is 1 from 9.0109 too). NaN stays NaN (the comparison keeps it, and any
-       arithmetic with it is NaN). With k = 1 this is the tanh whose error over every float32
-       input is TANH_F32_MAX_ABS_ERR (scripts/tanh_error.py, see the module docstring). */
+       rounded tanh is 1 from 9.0109 too). NaN stays NaN (the comparison keeps it; the integer
+       add may turn num 2^n into a number, but den is NaN, so q is). With k = 1 this is the
+       tanh whose error over every float32 input is TANH_F32_MAX_ABS_ERR (scripts/tanh_error.py,
+       see the module docstring). */
     float a = fabsf(d);
     a = lim < a ? lim : a;
     float big = a * K2 + 12582912.0f;
@@ -198,10 +220,11 @@ INL float tanh_kd(float d, float K2, float lim) {
     float f2 = f * f;
     float E = f2 * PADE_C2 + 1.0f;
     float O = f * (f2 * PADE_C3 + PADE_C1);
-    union { float f; uint32_t u; } bb, sc;
+    union { float f; uint32_t u; } bb, mm;
     bb.f = big;
-    sc.u = (bb.u << 23) + 0x3f800000u; /* 2^n: the low bits of big are n + 2^22 */
-    float m = (E + O) * sc.f;
+    mm.f = E + O;
+    mm.u += bb.u << 23; /* m = num 2^n: the low bits of big are n + 2^22 */
+    float m = mm.f;
     float q = m / ((E - O) + m);
     float s = 1.0f - 2.0f * q;
     return copysignf(s, d);
