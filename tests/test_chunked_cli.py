@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -121,7 +122,22 @@ def test_bench_chunked_tiny(capsys):
                                           "critical_axis_memory_over_chunked"}
 
 
-def test_same_calls_on_a_local_cluster():
+@pytest.fixture
+def environ_restored():
+    """Put ``os.environ`` back as it was after the test. A ``LocalCluster``'s nanny writes its
+    ``distributed.nanny.pre-spawn-environ`` (``OMP_NUM_THREADS=1``, ``MKL_NUM_THREADS=1``,
+    ``OPENBLAS_NUM_THREADS=1``, ``MALLOC_TRIM_THRESHOLD_``) into the calling process' environment
+    before it spawns a worker, and leaves it there (dask documents this). A subprocess that a
+    later test starts in the same pytest worker would inherit them: the kill -9 test's child then
+    ran its BLAS on one thread where the parent used two, and its losses differed in the last
+    bits from the parent's uninterrupted run."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_same_calls_on_a_local_cluster(environ_restored):
     distributed = pytest.importorskip("distributed")
     rng = np.random.default_rng(3)
     y = rng.integers(0, 3, (9, 8, 7)).astype(np.float64)  # ties across blocks
