@@ -127,6 +127,18 @@ kernel: on this VM that wall-clock figure needs a quiet host, and a faster kerne
 share to the serial part (about 0.7-1.1 ms per fwd+bwd of Python, dispatch, allocation and
 autograd at these sizes, measured around the C call), which caps 2D near 1.6x.
 
+Fourth round (a leaner call and ``num * 2^n`` as an integer add, bit-identical; see
+:mod:`dsl_explore.kernels.cpu` and :mod:`dsl_explore.kernels._csrc`), four full runs alternating
+the previous kernels and these, load 0.9-1.1 at each start, 1-thread copy floor 22.8-26.1 GB/s
+(measured in each run), the last saved as ``docs/perf/bench-kernels-cpu.json``: per core 2D
+4.20x / 3.82x (4.04 / 4.21 ms), 3D 5.44x / 5.02x (5.79 / 5.48 ms), 1D 7.67x / 7.59x, PH/DSL
+4054x / 4260x (gudhi 23.2 / 25.1 s of CPU time); the previous kernels in the same session 2D
+4.12x / 3.77x (4.49 / 4.63 ms), 3D 5.49x / 5.06x (5.96 / 5.87 ms), 1D 9.24x / 7.85x, PH/DSL 3904x
+/ 3946x. 2 threads against 1 (best wall): 1.86x / 1.68x (2D), 1.84x / 1.67x (3D), against 1.38x
+/ 1.94x and 1.61x / 1.58x for the previous kernels. Targets: 2D met in the second run only, 3D and
+PH/DSL not met. ``ours_1t`` runs right after the 256 MB copy and the eager reference in each
+round, so its caches are cold: the same 3D call back to back takes 5.2-5.3 ms.
+
 CUDA: still to be measured (no GPU was available to the session that wrote the kernels; they are
 verified by the interpreter tests, and compiled to sm_90 cubins by a test). Run
 ``dsl-explore bench kernels --device cuda``.
