@@ -550,6 +550,12 @@ DEFINE_SELECT(pair, SUF)
 DEFINE_PAIRS(float, f32, kconst_f, surr_f, dsurr_f, fabsf)
 DEFINE_PAIRS(double, f64, kconst_d, surr_d, dsurr_d, fabs)
 
+/* the upstream gradient of sample b: one value for all samples (go_n == 1), one per sample, or
+   1 without go */
+INL double upstream_at(const double *go, i64 go_n, i64 b) {
+    return go ? go[go_n == 1 ? 0 : b] : 1.0;
+}
+
 /*
  * Rows [r0, r1) of the fused loss (+ gradient).
  *   part: per-row sums of |s(k Dx) - s(k Dy)| for kernel axes 0, 1, 2 (R x 3 doubles), or NULL
@@ -591,7 +597,7 @@ static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const doub
             i64 i1 = r % N1, q = r / N1;                                                      \
             i64 i0 = q % N0, b = q / N0;                                                      \
             const T *xr = x + r * N2, *yr = y + r * N2;                                       \
-            double gb = go ? go[go_n == 1 ? 0 : b] : 1.0;                                     \
+            double gb = upstream_at(go, go_n, b);                                             \
             int h1 = r == r0 - 1 && has1 && i1 < N1 - 1, h0 = has0 && i0 < N0 - 1;            \
             double t1, t0;                                                                    \
             cross(xr, h1 ? xr + N2 : xr, h0 ? xr + plane_n : xr, yr, h1 ? yr + N2 : yr,       \
@@ -606,7 +612,7 @@ static int dsl_rows_##SUF(const T *x, const T *y, T *g, double *part, const doub
         const T *xr = x + r * N2, *yr = y + r * N2;                                           \
         T c0 = 0, c1 = 0, c2 = 0;                                                             \
         if (f3) {                                                                             \
-            double gb = go ? go[go_n == 1 ? 0 : b] : 1.0;                                     \
+            double gb = upstream_at(go, go_n, b);                                             \
             c0 = (T)(f3[0] * gb);                                                             \
             c1 = (T)(f3[1] * gb);                                                             \
             c2 = (T)(f3[2] * gb);                                                             \
