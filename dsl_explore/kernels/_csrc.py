@@ -87,7 +87,7 @@ for tanh and sigmoid, and the kernels' loss and gradient are bit-identical): the
 derivative sign as ``c`` with the sign of ``dx - dy`` where they differ (one compare and one blend
 less, bit-identical) gained nothing measurable; unrolling the row loops by two and GCC's
 ``-fschedule-insns`` gained 0-3 %. In 3D six tanh per voxel at their isolated rate take 3.6 ms
-of the C call's 4.4-4.6 ms at 128^3, against a copy floor of 1.06-1.17 ms.
+of the C call's 4.3-4.6 ms at 128^3, against a copy floor of 1.06-1.17 ms.
 """
 
 import math
