@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import numbers
 import os
@@ -193,6 +194,28 @@ def _browser_missing_message(detail: object = None) -> str:
     return msg
 
 
+class _ChromiumByeFilter(logging.Filter):
+    """Drop choreographer's traceback for Chromium's closing notice, keep every other record.
+
+    Chromium ends its DevTools pipe with ``{bye}``, which is not JSON. choreographer (1.4) tells
+    it apart only when it arrives alone in a read; when it comes in the same read as the last
+    replies, it logs "JSONError decoding message. Ignoring" with a traceback (on stderr, in a
+    notebook under the export cell) and carries on: the export itself is complete.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        doc = getattr(getattr(exc, "__cause__", None), "doc", None)
+        return not (isinstance(doc, str) and doc.startswith("{bye}"))
+
+
+def _quiet_chromium_bye() -> None:
+    """Install :class:`_ChromiumByeFilter` on choreographer's pipe logger (once)."""
+    logger = logging.getLogger("choreographer.channels.pipe")
+    if not any(isinstance(f, _ChromiumByeFilter) for f in logger.filters):
+        logger.addFilter(_ChromiumByeFilter())
+
+
 def _find_browser() -> str | bool | None:
     """kaleido's browser: its path, None when there is none, True when this cannot be told."""
     try:
@@ -267,6 +290,8 @@ def export_session() -> Iterator[None]:
     """
     global _session_depth, _session_owned
     import kaleido
+
+    _quiet_chromium_bye()
 
     with _session_lock:
         if _session_depth == 0:
@@ -357,6 +382,8 @@ def _render_image(
 ) -> bytes:
     """Render ``fig`` to PNG/SVG/PDF bytes with kaleido (the session's browser if one is open)."""
     import plotly.io as pio
+
+    _quiet_chromium_bye()
 
     def call() -> bytes:
         with warnings.catch_warnings():

@@ -6,6 +6,7 @@ missing-browser, atomicity, HTML and argument tests run everywhere.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -249,6 +250,29 @@ def test_sessions_nest_and_stop_once(monkeypatch):
         raise KeyError("x")
     assert calls == ["start", "stop", "start", "stop"]
     assert export._session_depth == 0
+
+
+def test_chromiums_closing_notice_is_not_logged_as_an_error(monkeypatch, caplog):
+    """choreographer logs a traceback when Chromium's closing ``{bye}`` shares a read with its
+    last replies; an export session keeps that one off stderr and every other record on it."""
+    import kaleido
+
+    wire = pytest.importorskip("choreographer.channels._wire")
+    from choreographer.channels import JSONError
+
+    monkeypatch.setattr(export, "_server_running", lambda: True)
+    monkeypatch.setattr(kaleido, "start_sync_server", lambda *a, **k: None)
+    with export_session():
+        pass
+    logger = logging.getLogger("choreographer.channels.pipe")  # choreographer's pipe logger
+    for message in ("{bye}\n", "{not json"):
+        try:
+            wire.deserialize(message)
+        except JSONError:
+            logger.exception("JSONError decoding message. Ignoring")  # as choreographer does
+    logged = [r for r in caplog.records if r.name == logger.name]
+    assert len(logged) == 1
+    assert logged[0].exc_info[1].__cause__.doc == "{not json"
 
 
 def test_session_leaves_a_foreign_server_running(monkeypatch):
